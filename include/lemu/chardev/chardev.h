@@ -1,0 +1,84 @@
+/*
+ * Character devices: the host end of a serial port (and later of the
+ * monitor). Backends: stdio, file, unix socket server, null. All I/O runs
+ * on the main loop; nothing here blocks.
+ *
+ * Input flows backend -> frontend only as fast as the frontend takes it:
+ * when can_receive() returns 0 the backend stops reading its fd, and the
+ * frontend calls chardev_accept_input() once it has room again. So a full
+ * UART FIFO holds the host's input back instead of dropping it.
+ */
+#ifndef LEMU_CHARDEV_CHARDEV_H
+#define LEMU_CHARDEV_CHARDEV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <glib.h>
+#include "lemu/util/main-loop.h"
+#include "lemu/util/opts.h"
+
+typedef struct Chardev Chardev;
+
+typedef enum {
+    CHARDEV_EVENT_OPENED,    /* a client connected / the backend is ready */
+    CHARDEV_EVENT_CLOSED,    /* the client went away */
+} ChardevEvent;
+
+typedef struct ChardevFrontendOps {
+    size_t (*can_receive)(void *opaque);
+    void (*receive)(void *opaque, const uint8_t *buf, size_t len);
+    void (*event)(void *opaque, ChardevEvent event);   /* may be NULL */
+} ChardevFrontendOps;
+
+/* What the stdio backend's Ctrl-a escapes ask the machine to do. */
+typedef struct ChardevEscapeOps {
+    void (*quit)(void *opaque);            /* Ctrl-a x */
+    void (*toggle_monitor)(void *opaque);  /* Ctrl-a c; NULL: none yet */
+} ChardevEscapeOps;
+
+/*
+ * -chardev BACKEND,id=ID[,path=P][,server=on][,wait=off][,append=on]
+ * backends: stdio (signal=on|off), file (path=), socket (path=, unix
+ * only for now), null.
+ */
+Chardev *chardev_new_from_opts(MainLoop *loop, LemuOpts *opts,
+                               GError **errp);
+/*
+ * The short forms of -serial and friends: "stdio", "file:PATH",
+ * "unix:PATH[,server=on,wait=off]", "null", "chardev:ID" is resolved by
+ * the caller. "none" is not a chardev: the caller handles it. @id names
+ * the new chardev (e.g. "serial0"); @optname is used in error messages.
+ */
+Chardev *chardev_new_from_spec(MainLoop *loop, const char *optname,
+                               const char *spec, const char *id,
+                               GError **errp);
+void chardev_free(Chardev *chr);
+
+const char *chardev_id(Chardev *chr);
+const char *chardev_backend_name(Chardev *chr);  /* "stdio", "file", ... */
+/* "file:/tmp/x", "unix:/tmp/s,server=on", as QMP query-chardev shows. */
+char *chardev_describe(Chardev *chr);
+bool chardev_is_stdio(Chardev *chr);
+
+/* Attaches the device that consumes input; one frontend per chardev. */
+void chardev_set_frontend(Chardev *chr, const ChardevFrontendOps *ops,
+                          void *opaque);
+void chardev_set_escape_ops(Chardev *chr, const ChardevEscapeOps *ops,
+                            void *opaque);
+/*
+ * Queues @len bytes for output and returns at once. What the backend cannot
+ * take now is buffered (bounded; on overflow the oldest output is kept and
+ * the rest dropped, as for a disconnected socket). Returns bytes accepted.
+ */
+size_t chardev_write(Chardev *chr, const uint8_t *buf, size_t len);
+/* The frontend has room again: resume reading the backend. */
+void chardev_accept_input(Chardev *chr);
+/* Writes out buffered output, blocking for at most @timeout_ms. */
+void chardev_flush(Chardev *chr, int timeout_ms);
+
+/* Restores the terminal if a stdio chardev put it in raw mode. Safe to
+ * call more than once and from an atexit handler. */
+void chardev_stdio_restore_terminal(void);
+
+#endif

@@ -1,0 +1,22 @@
+/*
+ * The "pc" board: RAM layout, the legacy devices, interrupt routing and
+ * the boot loaders, built on an already set-up generic Machine.
+ */
+#ifndef LEMU_HW_I386_PC_H
+#define LEMU_HW_I386_PC_H
+
+#include <stdbool.h>
+#include <glib.h>
+
+typedef struct Machine Machine;
+
+/* Memory map of the pc machine. */
+#define PC_LOW_RAM_END      0xa0000ULL     /* 640 KiB */
+#define PC_HIGH_RAM_START   0x100000ULL    /* 1 MiB */
+#define PC_MAX_BELOW_4G     0xc0000000ULL  /* RAM below 4 GiB: up to 3 GiB */
+#define PC_4G               0x100000000ULL
+
+/* Builds RAM, devices and boot images on @m (accelerator initialised). */
+bool pc_machine_init(Machine *m, GError **errp);
+
+#endif
