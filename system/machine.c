@@ -4,6 +4,7 @@
  * The life cycle (build, start, pause, reset, teardown) is machine-init.c.
  */
 #include <stdarg.h>
+#include <string.h>
 #include "lemu/system/machine.h"
 #include "lemu/chardev/chardev.h"
 #include "lemu/util/log.h"
@@ -15,6 +16,8 @@ void machine_config_init(MachineConfig *cfg)
     cfg->ram_size = 128ULL << 20;     /* QEMU's default */
     cfg->smp = 1;
     cfg->devices = g_ptr_array_new_with_free_func((GDestroyNotify)opts_free);
+    cfg->chardevs = g_ptr_array_new_with_free_func((GDestroyNotify)opts_free);
+    cfg->serials = g_ptr_array_new_with_free_func(g_free);
 }
 
 void machine_config_clear(MachineConfig *cfg)
@@ -28,6 +31,12 @@ void machine_config_clear(MachineConfig *cfg)
     g_free(cfg->name);
     if (cfg->devices) {
         g_ptr_array_free(cfg->devices, TRUE);
+    }
+    if (cfg->chardevs) {
+        g_ptr_array_free(cfg->chardevs, TRUE);
+    }
+    if (cfg->serials) {
+        g_ptr_array_free(cfg->serials, TRUE);
     }
     memset(cfg, 0, sizeof(*cfg));
 }

@@ -1,2 +1,169 @@
-/* placeholder: being written */
-typedef int lemu_placeholder_t;
+/*
+ * The "pc" machine: an i440FX-era PC without firmware. Guest RAM from 0
+ * with the 640 KiB-1 MiB hole, up to 3 GiB below 4 GiB and the rest above;
+ * COM1-COM4, RTC/CMOS, i8042, port 0x80, the PCI host bridge, and the
+ * 8259/8254 in userspace when the accelerator has no irqchip of its own.
+ * Boot is direct: -kernel (bzImage or multiboot) or -device loader.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include "lemu/hw/i386/pc.h"
+#include "lemu/hw/i386/boot.h"
+#include "lemu/hw/intc/i8259.h"
+#include "lemu/hw/qdev.h"
+#include "lemu/chardev/chardev.h"
+#include "lemu/system/machine.h"
+#include "lemu/util/log.h"
+
+/* The BIOS area (0xc0000-0xfffff) is mapped as ROM so that guests that
+ * scan it for tables (MP, ACPI RSDP) read zeros at memory speed. */
+#define PC_BIOS_AREA_START  0xc0000ULL
+#define PC_BIOS_AREA_END    0x100000ULL
+/* Smallest RAM that leaves room for the boot structures and a kernel. */
+#define PC_MIN_RAM          (2ULL << 20)
+
+static const uint16_t pc_serial_iobase[PC_MAX_SERIAL] = {
+    0x3f8, 0x2f8, 0x3e8, 0x2e8
+};
+static const uint8_t pc_serial_irq[PC_MAX_SERIAL] = { 4, 3, 4, 3 };
+
+bool pc_memory_init(Machine *m, GError **errp)
+{
+    uint64_t size = m->cfg.ram_size;
+
+    if (size < PC_MIN_RAM) {
+        g_set_error(errp, LEMU_ERROR, LEMU_ERROR_INVALID,
+                    "-m: %" G_GUINT64_FORMAT " bytes of RAM is too little "
+                    "(the pc machine needs at least 2M)", size);
+        return false;
+    }
+    /* MAP_NORESERVE: guest RAM costs host memory only once touched. */
+    m->ram = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m->ram == MAP_FAILED) {
+        m->ram = NULL;
+        g_set_error(errp, LEMU_ERROR, LEMU_ERROR_FAILED,
+                    "-m: cannot allocate %" G_GUINT64_FORMAT " MiB of guest "
+                    "RAM: %s", size >> 20, g_strerror(errno));
+        return false;
+    }
+    m->ram_size = size;
+    m->below_4g_size = MIN(size, PC_MAX_BELOW_4G);
+    m->above_4g_size = size - m->below_4g_size;
+
+    if (!memory_map_add_ram(m->mem, "pc.ram-low", 0, PC_LOW_RAM_END,
+                            m->ram, errp) ||
+        !memory_map_add_rom(m->mem, "pc.bios-area", PC_BIOS_AREA_START,
+                            PC_BIOS_AREA_END - PC_BIOS_AREA_START,
+                            m->ram + PC_BIOS_AREA_START, errp) ||
+        !memory_map_add_ram(m->mem, "pc.ram", PC_HIGH_RAM_START,
+                            m->below_4g_size - PC_HIGH_RAM_START,
+                            m->ram + PC_HIGH_RAM_START, errp)) {
+        return false;
+    }
+    if (m->above_4g_size &&
+        !memory_map_add_ram(m->mem, "pc.ram-above-4g", PC_4G,
+                            m->above_4g_size, m->ram + m->below_4g_size,
+                            errp)) {
+        return false;
+    }
+    return true;
+}
+
+/* Creates board device @name with NULL-terminated key/value pairs. */
+static Device *pc_create_device(Machine *m, const char *name,
+                                const char *const *props, GError **errp)
+{
+    Device *dev = device_new(m, name, errp);
+
+    if (!dev) {
+        return NULL;
+    }
+    for (; props && props[0]; props += 2) {
+        if (!device_set_prop(dev, props[0], props[1], errp)) {
+            device_free(dev);
+            return NULL;
+        }
+    }
+    return device_realize(dev, errp) ? dev : NULL;
+}
+
+static void pc_pic_irq_route(void *opaque, int n, int level)
+{
+    i8259_set_irq(opaque, n, level);
+}
+
+static bool pc_create_interrupt_controllers(Machine *m, GError **errp)
+{
+    Device *pic;
+
+    if (m->accel && m->accel->has_irqchip) {
+        return true;   /* PIC, IOAPIC, LAPIC and PIT are in the kernel */
+    }
+    pic = pc_create_device(m, "i8259", NULL, errp);
+    if (!pic) {
+        return false;
+    }
+    m->irq_route = pc_pic_irq_route;
+    m->irq_route_opaque = pic;
+    return pc_create_device(m, "i8254", NULL, errp) != NULL;
+}
+
+static bool pc_create_serial_ports(Machine *m, GError **errp)
+{
+    for (int i = 0; i < PC_MAX_SERIAL; i++) {
+        char iobase[16], irq[8];
+        const char *props[] = {
+            "iobase", iobase, "irq", irq,
+            "chardev", NULL, NULL
+        };
+
+        if (!m->serial_chr[i]) {
+            continue;
+        }
+        snprintf(iobase, sizeof(iobase), "0x%x", pc_serial_iobase[i]);
+        snprintf(irq, sizeof(irq), "%u", pc_serial_irq[i]);
+        props[5] = chardev_id(m->serial_chr[i]);
+        if (!pc_create_device(m, "isa-serial", props, errp)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool pc_machine_init(Machine *m, GError **errp)
+{
+    static const char *const board_devices[] = {
+        "mc146818rtc", "i8042", "port80", "i440FX-pcihost",
+    };
+
+    if (!pc_create_interrupt_controllers(m, errp)) {
+        return false;
+    }
+    for (size_t i = 0; i < G_N_ELEMENTS(board_devices); i++) {
+        if (!pc_create_device(m, board_devices[i], NULL, errp)) {
+            return false;
+        }
+    }
+    if (!pc_create_serial_ports(m, errp)) {
+        return false;
+    }
+    for (guint i = 0; i < m->cfg.devices->len; i++) {
+        if (!device_create_from_opts(m, g_ptr_array_index(m->cfg.devices, i),
+                                     errp)) {
+            return false;
+        }
+    }
+    if (m->cfg.kernel) {
+        return x86_load_kernel(m, errp);
+    }
+    if (!m->has_boot_state[0]) {
+        g_set_error(errp, LEMU_ERROR, LEMU_ERROR_INVALID,
+                    "nothing to boot: give -kernel FILE or -device "
+                    "loader,file=FILE,addr=ADDR,cpu-num=0 (lemu has no BIOS "
+                    "yet)");
+        return false;
+    }
+    return true;
+}

@@ -96,8 +96,16 @@ void device_class_print_props(FILE *out, const DeviceClass *cls);
 
 /* A new, unrealized device with its defaults applied. */
 Device *device_new(Machine *m, const char *name, GError **errp);
+/* Same, for a class that need not be in the registry (board-internal
+ * helpers, unit tests). */
+Device *device_new_from_class(Machine *m, const DeviceClass *cls,
+                              GError **errp);
+/* Frees a device that was never realized (e.g. after a property error). */
+void device_free(Device *dev);
 bool device_set_prop(Device *dev, const char *prop, const char *value,
                      GError **errp);
+/* Frees a device that was never realized (property errors). */
+void device_free(Device *dev);
 /* Realizes @dev and adds it to m->devices; on failure frees it. */
 bool device_realize(Device *dev, GError **errp);
 /* -device NAME,prop=value,...: new + props + realize. */

@@ -36,7 +36,11 @@ typedef struct MachineConfig {
     bool no_shutdown;            /* -no-shutdown: guest poweroff pauses */
     bool start_paused;           /* -S */
     GPtrArray *devices;          /* LemuOpts of each -device, in order */
+    GPtrArray *chardevs;         /* LemuOpts of each -chardev, in order */
+    GPtrArray *serials;          /* char * spec of each -serial, in order */
 } MachineConfig;
+
+#define PC_MAX_SERIAL 4
 
 /* A blob copied into guest memory at every reset (kernel, initrd, boot
  * structures, -device loader files), like a ROM the board re-loads. */
@@ -79,6 +83,7 @@ typedef struct Machine {
 
     GPtrArray *devices;          /* Device *, realized, creation order */
     GPtrArray *chardevs;         /* Chardev * */
+    Chardev *serial_chr[PC_MAX_SERIAL];  /* backends of COM1..COM4 */
     GPtrArray *rom_blobs;        /* RomBlob * */
 
     /* Boot: the state of each vCPU at reset; filled by the boot loaders.

@@ -16,7 +16,11 @@ typedef struct Machine Machine;
 #define PC_MAX_BELOW_4G     0xc0000000ULL  /* RAM below 4 GiB: up to 3 GiB */
 #define PC_4G               0x100000000ULL
 
-/* Builds RAM, devices and boot images on @m (accelerator initialised). */
+/* Lays out and maps guest RAM and the BIOS area (before the accelerator
+ * is set up, which derives its memory slots from the map). */
+bool pc_memory_init(Machine *m, GError **errp);
+/* Builds the devices and boot images (after the accelerator, which
+ * decides whether the interrupt controllers live in userspace). */
 bool pc_machine_init(Machine *m, GError **errp);
 
 #endif
