@@ -36,6 +36,14 @@ typedef struct AccelOps {
     void (*vcpu_kick)(VCPU *cpu);
     bool (*get_state)(VCPU *cpu, X86CPUState *st, GError **errp);
     bool (*set_state)(VCPU *cpu, const X86CPUState *st, GError **errp);
+    /* Optional. On the vCPU's thread, before the state of a reset (the
+     * vCPU's pending state) is loaded: puts what X86CPUState does not
+     * hold (local APIC, FPU, pending events) in its power-on state. */
+    void (*vcpu_reset)(VCPU *cpu);
+    /* Optional. Lock held, vCPUs paused: puts the machine-wide devices
+     * that live in the accelerator (in-kernel PIC, IOAPIC, PIT) in their
+     * power-on state. machine_reset() calls it. */
+    void (*reset)(Machine *m);
     /* Sets the level of global system interrupt @gsi (ISA IRQs are GSIs
      * 0-15). NULL when the machine routes interrupts itself. */
     void (*set_irq)(Machine *m, unsigned gsi, int level);

@@ -61,9 +61,13 @@ const char *chardev_backend_name(Chardev *chr);  /* "stdio", "file", ... */
 char *chardev_describe(Chardev *chr);
 bool chardev_is_stdio(Chardev *chr);
 
-/* Attaches the device that consumes input; one frontend per chardev. */
+/* Attaches the device that consumes input; one frontend per chardev.
+ * @ops NULL detaches it. A frontend with an event callback gets OPENED at
+ * once when the backend already has its peer. */
 void chardev_set_frontend(Chardev *chr, const ChardevFrontendOps *ops,
                           void *opaque);
+/* Whether a frontend is attached (a device may not take a used one). */
+bool chardev_has_frontend(Chardev *chr);
 void chardev_set_escape_ops(Chardev *chr, const ChardevEscapeOps *ops,
                             void *opaque);
 /*

@@ -8,17 +8,29 @@
 #define LEMU_SYSTEM_VCPU_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <glib.h>
 #include "lemu/accel/x86-cpu.h"
 
 typedef struct Machine Machine;
 
+/*
+ * The signal that kicks a vCPU thread out of a blocking accelerator call
+ * (KVM_RUN). vcpus_create() installs an empty handler for it (without
+ * SA_RESTART) and each vCPU thread unblocks it for itself. Every other
+ * thread must keep it blocked: main() blocks it before it creates any
+ * thread, so that threads made later (glib, workers, vCPUs) inherit the
+ * blocked mask.
+ */
+#define VCPU_SIG_IPI SIGUSR1
+
 typedef struct VCPU {
     Machine *machine;
     unsigned index;              /* also the initial APIC ID */
     GThread *thread;
     pthread_t tid;
+    bool thread_started;         /* (lock) the thread runs and tid is valid */
 
     bool stop_requested;         /* (lock) leave guest code and park */
     bool stopped;                /* (lock) parked, out of guest code */
@@ -40,9 +52,11 @@ bool vcpus_create(Machine *m, GError **errp);
 void vcpus_pause_all(Machine *m);
 /* Lock held. Un-parks every vCPU. */
 void vcpus_resume_all(Machine *m);
-/* Any thread: makes the vCPU return from vcpu_run soon. */
+/* Any thread: makes the vCPU return from vcpu_run soon. With the lock
+ * held it also wakes a vCPU that waits after VCPU_EXIT_HALTED. */
 void vcpu_kick(VCPU *cpu);
-/* Lock held, vCPUs paused: loads @st before the vCPU runs again. */
+/* Lock held, vCPUs paused: loads @st before the vCPU runs again, as a CPU
+ * reset does (the accelerator's vcpu_reset runs first). */
 void vcpu_set_pending_state(VCPU *cpu, const X86CPUState *st);
 /* Lock held: stops, joins and frees every vCPU. */
 void vcpus_destroy(Machine *m);
