@@ -142,6 +142,7 @@ Device *device_new_from_class(Machine *m, const DeviceClass *cls,
 {
     Device *dev;
 
+    g_return_val_if_fail(cls != NULL, NULL);
     if (cls->instance_size < sizeof(Device)) {
         g_set_error(errp, LEMU_ERROR, LEMU_ERROR_FAILED,
                     "device '%s': instance size %zu is smaller than a Device",

@@ -38,12 +38,15 @@ void ioport_map_free(IoPortMap *map)
     if (!map) {
         return;
     }
-    for (uint32_t p = 0; p < IOPORT_COUNT; p++) {
+    for (uint32_t p = 0; p < IOPORT_COUNT;) {
         IoPortRange *r = map->port[p];
 
-        /* Free each range once, at its first port. */
-        if (r && r->base == p) {
+        /* Each range once: free it, then step past all of its ports. */
+        if (r) {
+            p = (uint32_t)r->base + r->len;
             ioport_range_free(r);
+        } else {
+            p++;
         }
     }
     g_free(map);

@@ -280,6 +280,9 @@ void machine_reset(Machine *m)
         vcpus_pause_all(m);
     }
     device_reset_all(m);
+    if (m->accel && m->accel->reset) {
+        m->accel->reset(m);   /* in-kernel irqchip and PIT */
+    }
     for (guint i = 0; i < m->rom_blobs->len; i++) {
         RomBlob *blob = g_ptr_array_index(m->rom_blobs, i);
         gsize len;

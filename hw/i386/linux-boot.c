@@ -25,7 +25,7 @@
 #define LINUX_PAGE_TABLES   0x9000ULL
 #define LINUX_PAGE_TABLES_SIZE (6 * 0x1000)
 #define LINUX_CMDLINE       0x20000ULL
-#define LINUX_CMDLINE_MAX   (0x9f000ULL - LINUX_CMDLINE)
+#define LINUX_CMDLINE_MAX   (0x9f000 - 0x20000)
 
 /* struct boot_params offsets outside the setup header. */
 #define BP_EXT_RAMDISK_IMAGE 0x0c0
@@ -257,7 +257,7 @@ bool x86_linux_load(Machine *m, const char *kernel_name,
                     "%s: the kernel command line (-append) is %zu bytes, "
                     "but the kernel accepts at most %" G_GUINT64_FORMAT,
                     kernel_name, cmdline_len,
-                    MIN((uint64_t)lay.cmdline_size, LINUX_CMDLINE_MAX - 1));
+                    (uint64_t)MIN(lay.cmdline_size, LINUX_CMDLINE_MAX - 1));
         return false;
     }
 

@@ -89,11 +89,6 @@ static Device *pc_create_device(Machine *m, const char *name,
     return device_realize(dev, errp) ? dev : NULL;
 }
 
-static void pc_pic_irq_route(void *opaque, int n, int level)
-{
-    i8259_set_irq(opaque, n, level);
-}
-
 static bool pc_create_interrupt_controllers(Machine *m, GError **errp)
 {
     Device *pic;
@@ -105,8 +100,8 @@ static bool pc_create_interrupt_controllers(Machine *m, GError **errp)
     if (!pic) {
         return false;
     }
-    m->irq_route = pc_pic_irq_route;
-    m->irq_route_opaque = pic;
+    m->irq_route = i8259_gsi_handler;
+    m->irq_route_opaque = i8259_from_device(pic);
     return pc_create_device(m, "i8254", NULL, errp) != NULL;
 }
 

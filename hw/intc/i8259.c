@@ -9,6 +9,7 @@
  * that they read back.
  */
 #include "lemu/hw/intc/i8259.h"
+#include "hw/device-classes.h"
 #include "lemu/system/machine.h"
 #include "lemu/system/memory.h"
 #include "lemu/util/log.h"

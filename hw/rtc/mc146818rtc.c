@@ -90,6 +90,8 @@
 #define RTC_UIP_HOLD_NS      (8 * NS / RTC_TIMEBASE_HZ)
 
 #define SECONDS_PER_DAY      86400
+#define KiB                  1024ULL
+#define MiB                  (1024 * KiB)
 
 typedef struct RtcState {
     Device parent;
@@ -529,18 +531,18 @@ static void rtc_init_pc_cmos(RtcState *s)
     uint64_t low = m->below_4g_size;
     uint64_t val;
 
-    val = MIN(low, 640 * KiB_const) / 1024;
+    val = MIN(low, 640 * KiB) / 1024;
     rtc_set_word(s, CMOS_BASE_MEM_LO, (uint16_t)val);
 
-    val = low > MiB_const ? MIN((low - MiB_const) / 1024, 0xffff) : 0;
+    val = low > MiB ? MIN((low - MiB) / 1024, 0xffff) : 0;
     rtc_set_word(s, CMOS_EXT_MEM_LO, (uint16_t)val);
     rtc_set_word(s, CMOS_POST_EXT_MEM_LO, (uint16_t)val);
 
-    val = low > 16 * MiB_const
-          ? MIN((low - 16 * MiB_const) / (64 * KiB_const), 0xffff) : 0;
+    val = low > 16 * MiB
+          ? MIN((low - 16 * MiB) / (64 * KiB), 0xffff) : 0;
     rtc_set_word(s, CMOS_MEM_16M_LO, (uint16_t)val);
 
-    val = MIN(m->above_4g_size / (64 * KiB_const), 0xffffff);
+    val = MIN(m->above_4g_size / (64 * KiB), 0xffffff);
     s->cmos[CMOS_MEM_4G_LO] = val & 0xff;
     s->cmos[CMOS_MEM_4G_MID] = (val >> 8) & 0xff;
     s->cmos[CMOS_MEM_4G_HI] = (val >> 16) & 0xff;

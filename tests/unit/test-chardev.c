@@ -1,7 +1,838 @@
-/* placeholder: being written */
-#include <glib.h>
+/*
+ * Character devices: the file, null, unix socket and stdio backends, as a
+ * frontend (a UART) and a user (a file, a socket client, a terminal) see
+ * them; and the errors for bad -chardev / -serial options.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "lemu/chardev/chardev.h"
+#include "lemu/util/log.h"
+#include "lemu/util/main-loop.h"
+#include "lemu/util/opts.h"
+
+/* A frontend that takes at most @room more bytes, as a UART FIFO would. */
+typedef struct TestFrontend {
+    size_t room;
+    GByteArray *got;
+    int opened, closed;
+} TestFrontend;
+
+static size_t fe_can_receive(void *opaque)
+{
+    return ((TestFrontend *)opaque)->room;
+}
+
+static void fe_receive(void *opaque, const uint8_t *buf, size_t len)
+{
+    TestFrontend *fe = opaque;
+
+    /* The backend must never hand over more than can_receive() allowed. */
+    g_assert_cmpuint(len, >, 0);
+    g_assert_cmpuint(len, <=, fe->room);
+    fe->room -= len;
+    g_byte_array_append(fe->got, buf, len);
+}
+
+static void fe_event(void *opaque, ChardevEvent event)
+{
+    TestFrontend *fe = opaque;
+
+    if (event == CHARDEV_EVENT_OPENED) {
+        fe->opened++;
+    } else {
+        fe->closed++;
+    }
+}
+
+static const ChardevFrontendOps fe_ops = {
+    .can_receive = fe_can_receive,
+    .receive = fe_receive,
+    .event = fe_event,
+};
+
+static void fe_init(TestFrontend *fe, size_t room)
+{
+    memset(fe, 0, sizeof(*fe));
+    fe->room = room;
+    fe->got = g_byte_array_new();
+}
+
+static void fe_clear(TestFrontend *fe)
+{
+    g_byte_array_free(fe->got, TRUE);
+}
+
+/* Runs the loop until @cond holds, for at most five seconds. */
+#define RUN_UNTIL(loop, cond)                                          \
+    do {                                                               \
+        gint64 deadline_ = g_get_monotonic_time() + 5 * G_USEC_PER_SEC; \
+        while (!(cond) && g_get_monotonic_time() < deadline_) {        \
+            if (!main_loop_iterate((loop), false)) {                   \
+                g_usleep(500);                                         \
+            }                                                          \
+        }                                                              \
+        g_assert_true(cond);                                           \
+    } while (0)
+
+/* Runs the loop for about @ms milliseconds. */
+static void run_for(MainLoop *loop, int ms)
+{
+    gint64 end = g_get_monotonic_time() + ms * 1000;
+
+    while (g_get_monotonic_time() < end) {
+        if (!main_loop_iterate(loop, false)) {
+            g_usleep(500);
+        }
+    }
+}
+
+static char *make_tmpdir(void)
+{
+    GError *err = NULL;
+    char *dir = g_dir_make_tmp("lemu-chardev-XXXXXX", &err);
+
+    g_assert_no_error(err);
+    return dir;
+}
+
+static Chardev *new_from_cmdline(MainLoop *loop, const char *str,
+                                 GError **errp)
+{
+    LemuOpts *opts = opts_parse("-chardev", str, "backend", errp);
+    Chardev *chr;
+
+    if (!opts) {
+        return NULL;
+    }
+    chr = chardev_new_from_opts(loop, opts, errp);
+    opts_free(opts);
+    return chr;
+}
+
+static char *read_whole_file(const char *path)
+{
+    char *data = NULL;
+    GError *err = NULL;
+
+    g_file_get_contents(path, &data, NULL, &err);
+    g_assert_no_error(err);
+    return data;
+}
+
+static void test_file_backend(void)
+{
+    MainLoop *loop = main_loop_new(NULL);
+    g_autofree char *dir = make_tmpdir();
+    g_autofree char *path = g_build_filename(dir, "out.txt", NULL);
+    g_autofree char *spec = g_strdup_printf("file:%s", path);
+    g_autofree char *desc = NULL;
+    g_autofree char *data = NULL;
+    GError *err = NULL;
+    TestFrontend fe;
+    Chardev *chr;
+
+    g_assert_true(g_file_set_contents(path, "old contents\n", -1, NULL));
+
+    /* -serial file:PATH truncates. */
+    chr = chardev_new_from_spec(loop, "-serial", spec, "serial0", &err);
+    g_assert_no_error(err);
+    g_assert_cmpstr(chardev_id(chr), ==, "serial0");
+    g_assert_cmpstr(chardev_backend_name(chr), ==, "file");
+    g_assert_false(chardev_is_stdio(chr));
+    desc = chardev_describe(chr);
+    g_assert_cmpstr(desc, ==, spec);
+
+    fe_init(&fe, 16);
+    chardev_set_frontend(chr, &fe_ops, &fe);
+    g_assert_true(chardev_has_frontend(chr));
+    g_assert_cmpint(fe.opened, ==, 1);
+    g_assert_cmpuint(chardev_write(chr, (const uint8_t *)"hello\n", 6), ==, 6);
+    chardev_flush(chr, 1000);
+    data = read_whole_file(path);
+    g_assert_cmpstr(data, ==, "hello\n");
+    chardev_free(chr);
+    g_clear_pointer(&data, g_free);
+
+    /* append=on keeps what is there. */
+    {
+        g_autofree char *str = g_strdup_printf("file,id=log,path=%s,append=on",
+                                               path);
+        chr = new_from_cmdline(loop, str, &err);
+    }
+    g_assert_no_error(err);
+    g_assert_cmpstr(chardev_id(chr), ==, "log");
+    chardev_write(chr, (const uint8_t *)"more\n", 5);
+    chardev_free(chr);
+    data = read_whole_file(path);
+    g_assert_cmpstr(data, ==, "hello\nmore\n");
+
+    /* Input: none; the frontend is never called. */
+    g_assert_cmpuint(fe.got->len, ==, 0);
+    fe_clear(&fe);
+    unlink(path);
+    rmdir(dir);
+    main_loop_free(loop);
+}
+
+static void test_file_open_error(void)
+{
+    MainLoop *loop = main_loop_new(NULL);
+    GError *err = NULL;
+
+    g_assert_null(chardev_new_from_spec(loop, "-serial",
+                                        "file:/nonexistent-dir/x.log",
+                                        "serial0", &err));
+    g_assert_error(err, LEMU_ERROR, LEMU_ERROR_FAILED);
+    g_assert_nonnull(strstr(err->message, "'/nonexistent-dir/x.log'"));
+    g_assert_nonnull(strstr(err->message, g_strerror(ENOENT)));
+    g_clear_error(&err);
+
+    g_assert_null(new_from_cmdline(loop, "file,id=f", &err));
+    g_assert_error(err, LEMU_ERROR, LEMU_ERROR_INVALID);
+    g_assert_nonnull(strstr(err->message, "path=PATH"));
+    g_clear_error(&err);
+    main_loop_free(loop);
+}
+
+static void test_null_backend(void)
+{
+    MainLoop *loop = main_loop_new(NULL);
+    GError *err = NULL;
+    g_autofree char *desc = NULL;
+    TestFrontend fe;
+    Chardev *chr = new_from_cmdline(loop, "null,id=n0", &err);
+
+    g_assert_no_error(err);
+    g_assert_cmpstr(chardev_backend_name(chr), ==, "null");
+    desc = chardev_describe(chr);
+    g_assert_cmpstr(desc, ==, "null");
+    fe_init(&fe, 16);
+    chardev_set_frontend(chr, &fe_ops, &fe);
+    g_assert_cmpint(fe.opened, ==, 1);
+    /* Everything is taken, none of it comes back. */
+    for (int i = 0; i < 100; i++) {
+        uint8_t buf[4096] = { 0 };
+        g_assert_cmpuint(chardev_write(chr, buf, sizeof(buf)), ==,
+                         sizeof(buf));
+    }
+    run_for(loop, 10);
+    g_assert_cmpuint(fe.got->len, ==, 0);
+    chardev_flush(chr, 0);
+    chardev_free(chr);
+    fe_clear(&fe);
+    main_loop_free(loop);
+}
+
+static int connect_unix(const char *path)
+{
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpuint(strlen(path), <, sizeof(addr.sun_path));
+    strcpy(addr.sun_path, path);
+    if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Reads from @fd until @len bytes arrived, running @loop meanwhile. */
+static void client_read_exact(MainLoop *loop, int fd, uint8_t *buf,
+                              size_t len)
+{
+    size_t got = 0;
+    gint64 deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+
+    while (got < len && g_get_monotonic_time() < deadline) {
+        ssize_t n = recv(fd, buf + got, len - got, MSG_DONTWAIT);
+        if (n > 0) {
+            got += n;
+        } else {
+            g_assert_true(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+            if (!main_loop_iterate(loop, false)) {
+                g_usleep(500);
+            }
+        }
+    }
+    g_assert_cmpuint(got, ==, len);
+}
+
+/* True once the server closed @fd (recv returns 0). */
+static bool client_sees_eof(MainLoop *loop, int fd)
+{
+    uint8_t c;
+
+    for (int i = 0; i < 2000; i++) {
+        ssize_t n = recv(fd, &c, 1, MSG_DONTWAIT);
+        if (n == 0) {
+            return true;
+        }
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+            return true;    /* reset: closed as well */
+        }
+        main_loop_iterate(loop, false);
+        g_usleep(500);
+    }
+    return false;
+}
+
+static void test_socket_server(void)
+{
+    MainLoop *loop = main_loop_new(NULL);
+    g_autofree char *dir = make_tmpdir();
+    g_autofree char *path = g_build_filename(dir, "serial.sock", NULL);
+    g_autofree char *spec = g_strdup_printf("unix:%s,server=on,wait=off",
+                                            path);
+    g_autofree char *disconnected = g_strdup_printf(
+        "disconnected:unix:%s,server=on", path);
+    g_autofree char *connected = g_strdup_printf("unix:%s,server=on", path);
+    GError *err = NULL;
+    TestFrontend fe;
+    struct stat st;
+    Chardev *chr;
+    char *desc;
+    uint8_t buf[64];
+    int c1, c2;
+
+    chr = chardev_new_from_spec(loop, "-serial", spec, "serial0", &err);
+    g_assert_no_error(err);
+    g_assert_cmpstr(chardev_backend_name(chr), ==, "socket");
+    g_assert_cmpint(lstat(path, &st), ==, 0);
+    g_assert_true(S_ISSOCK(st.st_mode));
+    g_assert_cmpint(st.st_mode & 0777, ==, 0600);
+    desc = chardev_describe(chr);
+    g_assert_cmpstr(desc, ==, disconnected);
+    g_free(desc);
+
+    fe_init(&fe, 64);
+    chardev_set_frontend(chr, &fe_ops, &fe);
+    g_assert_cmpint(fe.opened, ==, 0);
+
+    /* Output with nobody connected is dropped, without blocking. */
+    g_assert_cmpuint(chardev_write(chr, (const uint8_t *)"lost", 4), ==, 4);
+
+    c1 = connect_unix(path);
+    g_assert_cmpint(c1, >=, 0);
+    RUN_UNTIL(loop, fe.opened == 1);
+    desc = chardev_describe(chr);
+    g_assert_cmpstr(desc, ==, connected);
+    g_free(desc);
+
+    /* Both directions. */
+    g_assert_cmpint(send(c1, "ping", 4, 0), ==, 4);
+    RUN_UNTIL(loop, fe.got->len == 4);
+    g_assert_cmpmem(fe.got->data, 4, "ping", 4);
+    g_assert_cmpuint(chardev_write(chr, (const uint8_t *)"pong", 4), ==, 4);
+    client_read_exact(loop, c1, buf, 4);
+    g_assert_cmpmem(buf, 4, "pong", 4);
+
+    /* A second client is turned away while the first is attached. */
+    c2 = connect_unix(path);
+    g_assert_cmpint(c2, >=, 0);
+    g_assert_true(client_sees_eof(loop, c2));
+    close(c2);
+    g_assert_cmpint(fe.opened, ==, 1);
+    g_assert_cmpint(fe.closed, ==, 0);
+
+    /* The first one leaves: CLOSED, and the server listens again. */
+    close(c1);
+    RUN_UNTIL(loop, fe.closed == 1);
+    desc = chardev_describe(chr);
+    g_assert_cmpstr(desc, ==, disconnected);
+    g_free(desc);
+
+    c2 = connect_unix(path);
+    g_assert_cmpint(c2, >=, 0);
+    RUN_UNTIL(loop, fe.opened == 2);
+    g_assert_cmpint(send(c2, "again", 5, 0), ==, 5);
+    RUN_UNTIL(loop, fe.got->len == 9);
+    g_assert_cmpmem(fe.got->data + 4, 5, "again", 5);
+    chardev_write(chr, (const uint8_t *)"back", 4);
+    client_read_exact(loop, c2, buf, 4);
+    g_assert_cmpmem(buf, 4, "back", 4);
+    close(c2);
+    RUN_UNTIL(loop, fe.closed == 2);
+
+    /* Freeing the chardev removes the socket file. */
+    chardev_free(chr);
+    g_assert_cmpint(lstat(path, &st), ==, -1);
+    g_assert_cmpint(errno, ==, ENOENT);
+    fe_clear(&fe);
+    rmdir(dir);
+    main_loop_free(loop);
+}
+
+static void test_socket_backpressure(void)
+{
+    MainLoop *loop = main_loop_new(NULL);
+    g_autofree char *dir = make_tmpdir();
+    g_autofree char *path = g_build_filename(dir, "s", NULL);
+    g_autofree char *str = g_strdup_printf(
+        "socket,id=s0,path=%s,server=on,wait=off", path);
+    uint8_t data[3000];
+    GError *err = NULL;
+    TestFrontend fe;
+    Chardev *chr;
+    int c;
+
+    for (size_t i = 0; i < sizeof(data); i++) {
+        data[i] = i * 7 + (i >> 8);
+    }
+    chr = new_from_cmdline(loop, str, &err);
+    g_assert_no_error(err);
+    fe_init(&fe, 0);
+    chardev_set_frontend(chr, &fe_ops, &fe);
+    c = connect_unix(path);
+    RUN_UNTIL(loop, fe.opened == 1);
+
+    /* A full frontend reads nothing; the bytes wait in the socket. */
+    g_assert_cmpint(send(c, data, sizeof(data), 0), ==, sizeof(data));
+    run_for(loop, 20);
+    g_assert_cmpuint(fe.got->len, ==, 0);
+
+    /* Room for 16 at a time, as a FIFO the guest drains: every byte
+     * arrives, in order, none dropped, never more than the room. */
+    while (fe.got->len < sizeof(data)) {
+        size_t before = fe.got->len;
+
+        fe.room = 16;
+        chardev_accept_input(chr);
+        RUN_UNTIL(loop, fe.room == 0 || fe.got->len == sizeof(data));
+        g_assert_cmpuint(fe.got->len - before, <=, 16);
+    }
+    g_assert_cmpmem(fe.got->data, fe.got->len, data, sizeof(data));
+
+    /* The client sends and hangs up while the frontend is full: what it
+     * sent is still delivered before CLOSED. */
+    fe.room = 0;
+    g_assert_cmpint(send(c, "bye", 3, 0), ==, 3);
+    close(c);
+    run_for(loop, 20);
+    g_assert_cmpint(fe.closed, ==, 0);
+    fe.room = 100;
+    chardev_accept_input(chr);
+    RUN_UNTIL(loop, fe.closed == 1);
+    g_assert_cmpuint(fe.got->len, ==, sizeof(data) + 3);
+    g_assert_cmpmem(fe.got->data + sizeof(data), 3, "bye", 3);
+
+    chardev_free(chr);
+    fe_clear(&fe);
+    rmdir(dir);
+    main_loop_free(loop);
+}
+
+/* A client that does not read: the VM must not stall, the oldest output
+ * is kept (up to the buffer) and arrives once the client reads. */
+static void test_socket_output_stall(void)
+{
+    MainLoop *loop = main_loop_new(NULL);
+    g_autofree char *dir = make_tmpdir();
+    g_autofree char *path = g_build_filename(dir, "s", NULL);
+    g_autofree char *spec = g_strdup_printf("unix:%s,server=on,wait=off",
+                                            path);
+    const size_t total = 4 << 20;
+    g_autofree uint8_t *out = g_malloc(total);
+    g_autofree uint8_t *in = g_malloc(total);
+    size_t accepted = 0, got = 0;
+    GError *err = NULL;
+    TestFrontend fe;
+    gint64 start, deadline;
+    Chardev *chr;
+    int c;
+
+    for (size_t i = 0; i < total; i++) {
+        out[i] = (i * 13) ^ (i >> 10);
+    }
+    chr = chardev_new_from_spec(loop, "-serial", spec, "serial0", &err);
+    g_assert_no_error(err);
+    fe_init(&fe, 0);
+    chardev_set_frontend(chr, &fe_ops, &fe);
+    c = connect_unix(path);
+    RUN_UNTIL(loop, fe.opened == 1);
+
+    start = g_get_monotonic_time();
+    for (size_t off = 0; off < total; off += 4096) {
+        accepted += chardev_write(chr, out + off, 4096);
+    }
+    /* Never blocked, and only part of it fit. */
+    g_assert_cmpint(g_get_monotonic_time() - start, <, 2 * G_USEC_PER_SEC);
+    g_assert_cmpuint(accepted, <, total);
+    g_assert_cmpuint(accepted, >=, 64 * 1024);
+
+    /* A flush with a deadline gives up when nobody reads. */
+    start = g_get_monotonic_time();
+    chardev_flush(chr, 50);
+    g_assert_cmpint(g_get_monotonic_time() - start, <, G_USEC_PER_SEC);
+
+    /* The client reads: it gets exactly the first @accepted bytes. */
+    deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+    while (g_get_monotonic_time() < deadline) {
+        ssize_t n = recv(c, in + got, total - got, MSG_DONTWAIT);
+        if (n > 0) {
+            got += n;
+            continue;
+        }
+        if (got == accepted) {
+            break;
+        }
+        if (!main_loop_iterate(loop, false)) {
+            g_usleep(200);
+        }
+    }
+    run_for(loop, 10);
+    while (recv(c, in + got, total - got, MSG_DONTWAIT) > 0) {
+        g_assert_not_reached();
+    }
+    g_assert_cmpuint(got, ==, accepted);
+    g_assert_cmpmem(in, got, out, accepted);
+
+    close(c);
+    RUN_UNTIL(loop, fe.closed == 1);
+    chardev_free(chr);
+    fe_clear(&fe);
+    rmdir(dir);
+    main_loop_free(loop);
+}
+
+static void test_socket_stale_and_errors(void)
+{
+    MainLoop *loop = main_loop_new(NULL);
+    g_autofree char *dir = make_tmpdir();
+    g_autofree char *path = g_build_filename(dir, "stale.sock", NULL);
+    g_autofree char *spec = g_strdup_printf("unix:%s,server=on,wait=off",
+                                            path);
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    GError *err = NULL;
+    TestFrontend fe;
+    Chardev *chr;
+    int fd, c;
+
+    /* A socket file left by a dead process. */
+    fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    strcpy(addr.sun_path, path);
+    g_assert_cmpint(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), ==, 0);
+    close(fd);
+    g_assert_cmpint(connect_unix(path), ==, -1);
+
+    chr = chardev_new_from_spec(loop, "-serial", spec, "serial0", &err);
+    g_assert_no_error(err);
+    fe_init(&fe, 16);
+    chardev_set_frontend(chr, &fe_ops, &fe);
+    c = connect_unix(path);
+    g_assert_cmpint(c, >=, 0);
+    RUN_UNTIL(loop, fe.opened == 1);
+    close(c);
+    chardev_free(chr);
+    fe_clear(&fe);
+
+    /* Anything else at the path is left alone. */
+    g_assert_true(g_file_set_contents(path, "precious", -1, NULL));
+    g_assert_null(chardev_new_from_spec(loop, "-serial", spec, "serial0",
+                                        &err));
+    g_assert_error(err, LEMU_ERROR, LEMU_ERROR_INVALID);
+    g_assert_nonnull(strstr(err->message, path));
+    g_assert_nonnull(strstr(err->message, "not a socket"));
+    g_clear_error(&err);
+    unlink(path);
+
+    /* Client mode and TCP are not there yet. */
+    {
+        g_autofree char *client = g_strdup_printf("unix:%s", path);
+        g_assert_null(chardev_new_from_spec(loop, "-serial", client, "s",
+                                            &err));
+        g_assert_error(err, LEMU_ERROR, LEMU_ERROR_UNSUPPORTED);
+        g_assert_nonnull(strstr(err->message, "not supported yet"));
+        g_clear_error(&err);
+    }
+    g_assert_null(new_from_cmdline(loop, "socket,id=t,host=localhost,"
+                                   "port=4444,server=on", &err));
+    g_assert_error(err, LEMU_ERROR, LEMU_ERROR_UNSUPPORTED);
+    g_assert_nonnull(strstr(err->message, "TCP"));
+    g_clear_error(&err);
+
+    /* A path longer than sun_path. */
+    {
+        g_autofree char *longpath = g_strnfill(200, 'x');
+        g_autofree char *s = g_strdup_printf("unix:/tmp/%s,server=on,"
+                                             "wait=off", longpath);
+        g_assert_null(chardev_new_from_spec(loop, "-serial", s, "s", &err));
+        g_assert_error(err, LEMU_ERROR, LEMU_ERROR_INVALID);
+        g_assert_nonnull(strstr(err->message, "too long"));
+        g_clear_error(&err);
+    }
+    rmdir(dir);
+    main_loop_free(loop);
+}
+
+typedef struct WaitClient {
+    char *path;
+    int fd;
+} WaitClient;
+
+static gpointer wait_client_thread(gpointer opaque)
+{
+    WaitClient *wc = opaque;
+
+    for (int i = 0; i < 5000 && wc->fd < 0; i++) {
+        wc->fd = connect_unix(wc->path);
+        if (wc->fd < 0) {
+            g_usleep(1000);
+        }
+    }
+    if (wc->fd >= 0) {
+        g_assert_cmpint(send(wc->fd, "hi", 2, 0), ==, 2);
+    }
+    return NULL;
+}
+
+/* wait=on (the default): creation blocks until a client is there. */
+static void test_socket_wait(void)
+{
+    MainLoop *loop = main_loop_new(NULL);
+    g_autofree char *dir = make_tmpdir();
+    WaitClient wc = { .path = g_build_filename(dir, "w.sock", NULL),
+                      .fd = -1 };
+    g_autofree char *spec = g_strdup_printf("unix:%s,server=on", wc.path);
+    GError *err = NULL;
+    TestFrontend fe;
+    GThread *th;
+    Chardev *chr;
+
+    th = g_thread_new("client", wait_client_thread, &wc);
+    chr = chardev_new_from_spec(loop, "-serial", spec, "serial0", &err);
+    g_assert_no_error(err);
+    g_thread_join(th);
+    g_assert_cmpint(wc.fd, >=, 0);
+
+    fe_init(&fe, 16);
+    chardev_set_frontend(chr, &fe_ops, &fe);
+    g_assert_cmpint(fe.opened, ==, 1);
+    RUN_UNTIL(loop, fe.got->len == 2);
+    g_assert_cmpmem(fe.got->data, 2, "hi", 2);
+
+    close(wc.fd);
+    RUN_UNTIL(loop, fe.closed == 1);
+    chardev_free(chr);
+    fe_clear(&fe);
+    g_free(wc.path);
+    rmdir(dir);
+    main_loop_free(loop);
+}
+
+/* Asserts that @spec fails with a message containing each of @parts. */
+static void assert_spec_error(MainLoop *loop, const char *spec, ...)
+{
+    GError *err = NULL;
+    const char *part;
+    va_list ap;
+
+    g_assert_null(chardev_new_from_spec(loop, "-serial", spec, "serial0",
+                                        &err));
+    g_assert_nonnull(err);
+    g_assert_true(err->domain == LEMU_ERROR);
+    va_start(ap, spec);
+    while ((part = va_arg(ap, const char *))) {
+        if (!strstr(err->message, part)) {
+            g_error("'%s': message '%s' lacks '%s'", spec, err->message,
+                    part);
+        }
+    }
+    va_end(ap);
+    g_error_free(err);
+}
+
+static void assert_cmdline_error(MainLoop *loop, const char *str,
+                                 const char *part)
+{
+    GError *err = NULL;
+
+    g_assert_null(new_from_cmdline(loop, str, &err));
+    g_assert_nonnull(err);
+    if (!strstr(err->message, part)) {
+        g_error("'%s': message '%s' lacks '%s'", str, err->message, part);
+    }
+    g_error_free(err);
+}
+
+static void test_spec_errors(void)
+{
+    MainLoop *loop = main_loop_new(NULL);
+
+    assert_spec_error(loop, "tcp:localhost:4444", "-serial",
+                      "tcp:localhost:4444", "file:PATH", "unix:PATH", NULL);
+    assert_spec_error(loop, "vc", "-serial", "expected", NULL);
+    assert_spec_error(loop, "file:", "-serial", "expected", NULL);
+    assert_spec_error(loop, "unix:", "-serial", "expected", NULL);
+    assert_spec_error(loop, "unix:/tmp/x,server=on,bogus=1", "-serial",
+                      "'bogus'", NULL);
+    assert_spec_error(loop, "unix:/tmp/x,server=maybe,wait=off", "-serial",
+                      "maybe", NULL);
+
+    assert_cmdline_error(loop, "null", "id");
+    assert_cmdline_error(loop, "null,id=0bad", "'0bad'");
+    assert_cmdline_error(loop, "pty,id=p", "stdio, file, socket, null");
+    assert_cmdline_error(loop, "null,id=n,path=/tmp/x", "'path'");
+    assert_cmdline_error(loop, "file,id=f,path=/tmp/x,server=on", "'server'");
+    assert_cmdline_error(loop, "stdio,id=s,signal=perhaps", "perhaps");
+    main_loop_free(loop);
+}
+
+typedef struct EscapeRecorder {
+    int quits;
+    int toggles;
+} EscapeRecorder;
+
+static void esc_quit(void *opaque)
+{
+    ((EscapeRecorder *)opaque)->quits++;
+}
+
+static void esc_toggle(void *opaque)
+{
+    ((EscapeRecorder *)opaque)->toggles++;
+}
+
+/* Reads what is in the pipe @fd now. */
+static GString *drain_pipe(int fd)
+{
+    GString *s = g_string_new(NULL);
+    char buf[4096];
+    ssize_t n;
+
+    while ((n = read(fd, buf, sizeof(buf))) > 0) {
+        g_string_append_len(s, buf, n);
+    }
+    return s;
+}
+
+/*
+ * stdio with pipes in place of the terminal: the Ctrl-a escapes, EOF on
+ * stdin, and only one stdio chardev at a time.
+ */
+static void test_stdio_escapes(void)
+{
+    static const ChardevEscapeOps esc_ops = {
+        .quit = esc_quit,
+        .toggle_monitor = esc_toggle,
+    };
+    static const ChardevEscapeOps quit_only = { .quit = esc_quit };
+    MainLoop *loop = main_loop_new(NULL);
+    EscapeRecorder rec = { 0 };
+    int saved_in = dup(STDIN_FILENO), saved_out = dup(STDOUT_FILENO);
+    int in_pipe[2], out_pipe[2];
+    GError *err = NULL;
+    TestFrontend fe;
+    GString *out;
+    Chardev *chr, *second;
+
+    fflush(stdout);
+    g_assert_cmpint(pipe2(in_pipe, O_CLOEXEC), ==, 0);
+    g_assert_cmpint(pipe2(out_pipe, O_CLOEXEC | O_NONBLOCK), ==, 0);
+    dup2(in_pipe[0], STDIN_FILENO);
+    dup2(out_pipe[1], STDOUT_FILENO);
+
+    chr = chardev_new_from_spec(loop, "-serial", "stdio", "serial0", &err);
+    g_assert_no_error(err);
+    g_assert_true(chardev_is_stdio(chr));
+    second = new_from_cmdline(loop, "stdio,id=other", &err);
+    g_assert_null(second);
+    g_assert_error(err, LEMU_ERROR, LEMU_ERROR_INVALID);
+    g_assert_nonnull(strstr(err->message, "only one"));
+    g_clear_error(&err);
+
+    chardev_set_escape_ops(chr, &esc_ops, &rec);
+    fe_init(&fe, 64);
+    chardev_set_frontend(chr, &fe_ops, &fe);
+
+    /* Ctrl-a Ctrl-a is one Ctrl-a; Ctrl-a z passes both; h, c, x act. */
+    g_assert_cmpint(write(in_pipe[1], "a\x01\x01" "b\x01z", 6), ==, 6);
+    RUN_UNTIL(loop, fe.got->len == 5);
+    g_assert_cmpmem(fe.got->data, 5, "a\x01" "b\x01z", 5);
+    /* An escape split across two reads still works. */
+    g_assert_cmpint(write(in_pipe[1], "\x01", 1), ==, 1);
+    run_for(loop, 10);
+    g_assert_cmpint(write(in_pipe[1], "h\x01" "c\x01x", 5), ==, 5);
+    RUN_UNTIL(loop, rec.quits == 1);
+    g_assert_cmpint(rec.toggles, ==, 1);
+    g_assert_cmpuint(fe.got->len, ==, 5);
+    chardev_flush(chr, 1000);
+    out = drain_pipe(out_pipe[0]);
+    g_assert_nonnull(strstr(out->str, "C-a x"));
+    g_assert_nonnull(strstr(out->str, "C-a c"));
+    g_assert_nonnull(strstr(out->str, "terminated"));
+    g_string_free(out, TRUE);
+
+    /* Without a monitor, Ctrl-a c says so. */
+    chardev_set_escape_ops(chr, &quit_only, &rec);
+    g_assert_cmpint(write(in_pipe[1], "\x01" "c", 2), ==, 2);
+    run_for(loop, 20);
+    chardev_flush(chr, 1000);
+    out = drain_pipe(out_pipe[0]);
+    g_assert_nonnull(strstr(out->str, "monitor is not available"));
+    g_string_free(out, TRUE);
+
+    /* Guest output reaches stdout. */
+    chardev_write(chr, (const uint8_t *)"guest says hi\n", 14);
+    chardev_flush(chr, 1000);
+    out = drain_pipe(out_pipe[0]);
+    g_assert_cmpstr(out->str, ==, "guest says hi\n");
+    g_string_free(out, TRUE);
+
+    /* EOF on stdin: input stops, the chardev goes on working. */
+    g_assert_cmpint(write(in_pipe[1], "end", 3), ==, 3);
+    close(in_pipe[1]);
+    RUN_UNTIL(loop, fe.got->len == 8);
+    run_for(loop, 20);
+    g_assert_cmpint(rec.quits, ==, 1);
+    chardev_write(chr, (const uint8_t *)"still here", 10);
+    chardev_flush(chr, 1000);
+    out = drain_pipe(out_pipe[0]);
+    g_assert_cmpstr(out->str, ==, "still here");
+    g_string_free(out, TRUE);
+
+    chardev_free(chr);
+    chardev_stdio_restore_terminal();      /* again: harmless */
+
+    /* Once freed, stdio may be used again. */
+    chr = chardev_new_from_spec(loop, "-serial", "stdio", "serial0", &err);
+    g_assert_no_error(err);
+    chardev_free(chr);
+
+    dup2(saved_in, STDIN_FILENO);
+    dup2(saved_out, STDOUT_FILENO);
+    close(saved_in);
+    close(saved_out);
+    close(in_pipe[0]);
+    close(out_pipe[0]);
+    close(out_pipe[1]);
+    fe_clear(&fe);
+    main_loop_free(loop);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/chardev/file", test_file_backend);
+    g_test_add_func("/chardev/file-open-error", test_file_open_error);
+    g_test_add_func("/chardev/null", test_null_backend);
+    g_test_add_func("/chardev/socket/server", test_socket_server);
+    g_test_add_func("/chardev/socket/backpressure", test_socket_backpressure);
+    g_test_add_func("/chardev/socket/output-stall", test_socket_output_stall);
+    g_test_add_func("/chardev/socket/stale-and-errors",
+                    test_socket_stale_and_errors);
+    g_test_add_func("/chardev/socket/wait", test_socket_wait);
+    g_test_add_func("/chardev/spec-errors", test_spec_errors);
+    g_test_add_func("/chardev/stdio/escapes", test_stdio_escapes);
     return g_test_run();
 }

@@ -100,8 +100,6 @@ Device *device_new(Machine *m, const char *name, GError **errp);
  * helpers, unit tests). */
 Device *device_new_from_class(Machine *m, const DeviceClass *cls,
                               GError **errp);
-/* Frees a device that was never realized (e.g. after a property error). */
-void device_free(Device *dev);
 bool device_set_prop(Device *dev, const char *prop, const char *value,
                      GError **errp);
 /* Frees a device that was never realized (property errors). */

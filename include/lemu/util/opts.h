@@ -42,7 +42,8 @@ bool opts_get_u64(LemuOpts *opts, const char *key, uint64_t def,
 bool opts_get_size(LemuOpts *opts, const char *key, uint64_t def,
                    uint64_t *out, GError **errp);
 
-/* Fails naming the first key not in the NULL-terminated @known list. */
+/* Fails naming the first key not in the NULL-terminated @known list; the
+ * implied key (e.g. "driver") is always accepted. */
 bool opts_check_keys(LemuOpts *opts, const char *const *known,
                      GError **errp);
 

@@ -16,28 +16,21 @@
 
 #include "multiboot.h"
 
-/* Segment selectors of the GDT in gdt.S; one layout for both modes. The
- * order of 0x18..0x38 is what SYSCALL/SYSRET need (see STAR). */
-#define SEL_KCODE32  0x08
-#define SEL_KDATA    0x10
-#define SEL_KCODE64  0x18
-#define SEL_KDATA64  0x20   /* SYSCALL SS = STAR[47:32] + 8 */
-#define SEL_UCODE32  0x2b   /* SYSRET base, RPL 3 */
-#define SEL_UDATA    0x33
-#define SEL_UCODE64  0x3b
-#define SEL_CODE16   0x40
-#define SEL_DATA16   0x48
-#define SEL_TSS      0x50   /* 16 bytes: a 64-bit TSS descriptor */
-
-#define DEBUG_EXIT_PORT  0xf4
-#define DEBUG_EXIT_PASS  0x10
-#define DEBUG_EXIT_FAIL  0x11
-
-#define COM1_BASE 0x3f8
+#include "asm-defs.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define __noreturn __attribute__((noreturn))
 #define __printf(a, b) __attribute__((format(printf, a, b)))
+
+/* A pointer to physical (identity-mapped) address @addr. The empty asm
+ * hides the constant from GCC, which otherwise warns about accesses to
+ * small absolute addresses such as the BIOS data area. */
+static inline void *phys_ptr(uintptr_t addr)
+{
+    void *p = (void *)addr;
+    __asm__("" : "+r"(p));
+    return p;
+}
 
 /* ---- port I/O and CPU helpers ---- */
 
@@ -165,6 +158,8 @@ bool cpu_has_feature_edx(uint32_t leaf, uint32_t bit);
 void serial_init(void);
 void serial_putc(char c);
 void serial_write(const char *s, size_t len);
+/* Waits until the transmitter is empty (everything left the UART). */
+void serial_flush(void);
 
 /* ---- formatted output ---- */
 /* %s %c %d %u %x %p, flags '0' and a width, length 'l' and 'll'. "\n" goes
@@ -174,6 +169,9 @@ int vprintf(const char *fmt, va_list ap);
 int snprintf(char *buf, size_t size, const char *fmt, ...) __printf(3, 4);
 int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap);
 void puts_raw(const char *s);     /* no newline appended, no translation */
+
+/* True when the multiboot command line has @word as a whole word. */
+bool cmdline_has(const struct multiboot_info *mbi, const char *word);
 
 /* ---- string ---- */
 void *memset(void *d, int c, size_t n);
@@ -188,6 +186,9 @@ int strncmp(const char *a, const char *b, size_t n);
 void __noreturn guest_exit(bool pass);
 /* Prints "FAIL: <message>" and exits FAIL. */
 void __noreturn fail(const char *fmt, ...) __printf(1, 2);
+/* Prints "SKIP: <message>" and exits SKIP: the machine lacks something the
+ * test needs (the runner accepts it only where it was told to). */
+void __noreturn skip(const char *fmt, ...) __printf(1, 2);
 #define CHECK(cond, ...)                                                \
     do {                                                                \
         if (!(cond)) {                                                  \
