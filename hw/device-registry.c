@@ -6,7 +6,6 @@
 #include "lemu/hw/qdev.h"
 #include "hw/device-classes.h"
 
-/* TODO(integration): drop the weak attributes once every class exists. */
 const DeviceClass *const device_registry[] = {
     &serial_isa_class,
     &i8259_class,
@@ -17,6 +16,7 @@ const DeviceClass *const device_registry[] = {
     &isa_debug_exit_class,
     &i440fx_pcihost_class,
     &generic_loader_class,
+    &acpi_pm_class,
 };
 
 const size_t device_registry_len = G_N_ELEMENTS(device_registry);

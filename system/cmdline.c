@@ -278,6 +278,20 @@ static bool opt_device(LaunchOptions *lo, const char *optname,
         *exit_ok = true;
         return true;
     }
+    /* "DRIVER,help" lists the driver's properties. */
+    if (g_str_has_suffix(arg, ",help")) {
+        g_autofree char *name = g_strndup(arg, strlen(arg) - strlen(",help"));
+        cls = device_class_find(name);
+        if (!cls || !cls->user_creatable) {
+            g_set_error(errp, LEMU_ERROR, LEMU_ERROR_INVALID,
+                        "%s: '%s' is not a valid device model name (see "
+                        "-device help)", optname, name);
+            return false;
+        }
+        device_class_print_props(stdout, cls);
+        *exit_ok = true;
+        return true;
+    }
     opts = opts_parse(optname, arg, "driver", errp);
     if (!opts) {
         return false;
@@ -290,12 +304,6 @@ static bool opt_device(LaunchOptions *lo, const char *optname,
                     "help)", optname, driver ? driver : "");
         opts_free(opts);
         return false;
-    }
-    if (opts_has(opts, "help")) {
-        device_class_print_props(stdout, cls);
-        opts_free(opts);
-        *exit_ok = true;
-        return true;
     }
     g_ptr_array_add(lo->cfg.devices, opts);
     return true;

@@ -211,6 +211,14 @@ void vcpus_pause_all(Machine *m)
     }
 }
 
+void vcpus_request_stop(Machine *m)
+{
+    for (unsigned i = 0; i < m->nr_vcpus; i++) {
+        m->vcpus[i]->stop_requested = true;
+        vcpu_kick(m->vcpus[i]);
+    }
+}
+
 void vcpus_resume_all(Machine *m)
 {
     for (unsigned i = 0; i < m->nr_vcpus; i++) {

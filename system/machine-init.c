@@ -102,7 +102,7 @@ static bool machine_try_accel(Machine *m, GError **errp)
  * -accel is a fallback list ("kvm:tcg"); with none, KVM when it works and
  * the interpreter otherwise, said in one line on stderr.
  */
-static bool machine_init_accel(Machine *m, GError **errp)
+static bool machine_init_accel(Machine *m, GString *notice, GError **errp)
 {
     bool automatic = m->cfg.accel == NULL;
     g_auto(GStrv) names = g_strsplit(automatic ? "kvm:interp" : m->cfg.accel,
@@ -120,9 +120,9 @@ static bool machine_init_accel(Machine *m, GError **errp)
                         names[i]);
         } else if (machine_try_accel(m, &err)) {
             if (automatic || i > 0) {
-                fprintf(stderr, "lemu: accelerator: %s%s%s%s\n",
-                        m->accel->name, why->len ? " (" : "", why->str,
-                        why->len ? ")" : "");
+                g_string_printf(notice, "accelerator: %s%s%s%s",
+                                m->accel->name, why->len ? " (" : "",
+                                why->str, why->len ? ")" : "");
             }
             return true;
         }
@@ -203,6 +203,7 @@ static void machine_handle_requests(void *opaque)
 Machine *machine_new(MachineConfig *cfg, GError **errp)
 {
     Machine *m = g_new0(Machine, 1);
+    g_autoptr(GString) notice = g_string_new(NULL);
 
     g_mutex_init(&m->lock);
     g_cond_init(&m->vcpu_cond);
@@ -225,7 +226,7 @@ Machine *machine_new(MachineConfig *cfg, GError **errp)
         goto fail;
     }
     if (!pc_memory_init(m, errp) ||
-        !machine_init_accel(m, errp) ||
+        !machine_init_accel(m, notice, errp) ||
         !machine_init_chardevs(m, errp) ||
         !pc_machine_init(m, errp) ||
         !vcpus_create(m, errp)) {
@@ -233,6 +234,10 @@ Machine *machine_new(MachineConfig *cfg, GError **errp)
     }
     machine_reset(m);
     machine_unlock(m);
+    /* Said once the VM is built, so that a start-up error stays one line. */
+    if (notice->len) {
+        error_report("%s", notice->str);
+    }
     return m;
 
 fail:

@@ -108,29 +108,31 @@ bool machine_add_rom_blob(Machine *m, const char *name, uint64_t addr,
     return true;
 }
 
-void machine_request_reset(Machine *m, ShutdownCause cause)
+static void machine_kick_requests(Machine *m)
 {
-    g_atomic_int_set(&m->reset_request, (int)cause);
+    vcpus_request_stop(m);
     if (m->request_bh) {
         bh_schedule(m->request_bh);
     }
 }
 
+void machine_request_reset(Machine *m, ShutdownCause cause)
+{
+    g_atomic_int_set(&m->reset_request, (int)cause);
+    machine_kick_requests(m);
+}
+
 void machine_request_shutdown(Machine *m, ShutdownCause cause)
 {
     g_atomic_int_set(&m->shutdown_request, (int)cause);
-    if (m->request_bh) {
-        bh_schedule(m->request_bh);
-    }
+    machine_kick_requests(m);
 }
 
 void machine_request_exit(Machine *m, int code)
 {
     g_atomic_int_set(&m->exit_request_code, code);
     g_atomic_int_set(&m->exit_request, 1);
-    if (m->request_bh) {
-        bh_schedule(m->request_bh);
-    }
+    machine_kick_requests(m);
 }
 
 void machine_request_internal_error(Machine *m, const char *fmt, ...)

@@ -755,10 +755,14 @@ static VcpuExit kvm_handle_system_event(VCPU *cpu, struct kvm_run *run)
     case KVM_SYSTEM_EVENT_RESET:
         return VCPU_EXIT_SHUTDOWN;     /* the generic loop resets */
     case KVM_SYSTEM_EVENT_SHUTDOWN:
+        machine_lock(m);
         machine_request_shutdown(m, SHUTDOWN_CAUSE_GUEST_SHUTDOWN);
+        machine_unlock(m);
         return VCPU_EXIT_KICKED;
     case KVM_SYSTEM_EVENT_CRASH:
+        machine_lock(m);
         machine_request_shutdown(m, SHUTDOWN_CAUSE_GUEST_PANIC);
+        machine_unlock(m);
         return VCPU_EXIT_KICKED;
     default: {
         GString *msg = g_string_new(NULL);

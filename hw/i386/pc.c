@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include "lemu/hw/i386/pc.h"
+#include "lemu/hw/i386/acpi.h"
 #include "lemu/hw/i386/boot.h"
 #include "lemu/hw/intc/i8259.h"
 #include "lemu/hw/qdev.h"
@@ -130,7 +131,7 @@ static bool pc_create_serial_ports(Machine *m, GError **errp)
 bool pc_machine_init(Machine *m, GError **errp)
 {
     static const char *const board_devices[] = {
-        "mc146818rtc", "i8042", "port80", "i440FX-pcihost",
+        "mc146818rtc", "i8042", "port80", "i440FX-pcihost", "acpi-pm",
     };
 
     if (!pc_create_interrupt_controllers(m, errp)) {
@@ -141,7 +142,7 @@ bool pc_machine_init(Machine *m, GError **errp)
             return false;
         }
     }
-    if (!pc_create_serial_ports(m, errp)) {
+    if (!pc_create_serial_ports(m, errp) || !acpi_build_tables(m, errp)) {
         return false;
     }
     for (guint i = 0; i < m->cfg.devices->len; i++) {

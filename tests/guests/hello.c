@@ -86,7 +86,7 @@ static int print_memory(const struct multiboot_info *mbi)
     printf("memory: %u KiB below 1 MiB, %u KiB above 1 MiB\n",
            mbi->mem_lower, mbi->mem_upper);
     printf("memory: %u MiB in all, rounded to MiB\n",
-           (mbi->mem_lower + 1024 + mbi->mem_upper + 512) / 1024);
+           (1024 + mbi->mem_upper + 512) / 1024);
 
     CHECK(mbi->flags & MB_INFO_MMAP, "no memory map in multiboot info");
     printf("memory map:\n");

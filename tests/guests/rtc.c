@@ -3,7 +3,8 @@
  * (after update-in-progress clears), checks the BCD fields and registers
  * B and D, that the seconds advance over 1.2 s of PIT ticks, and the
  * memory-size bytes against the multiboot memory size. The date line is
- * compared with the host's UTC time by the runner.
+ * compared with the host's UTC time by the runner. Built for long mode,
+ * like pit-hlt, for its timer interrupts.
  */
 #include "guest.h"
 

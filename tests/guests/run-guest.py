@@ -31,6 +31,11 @@ def skip(msg):
     sys.exit(SKIP)
 
 
+def utc_now():
+    """The host's UTC time, without a time zone (like the guest's)."""
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+
+
 def kvm_usable():
     try:
         fd = os.open('/dev/kvm', os.O_RDWR | os.O_CLOEXEC)
@@ -55,8 +60,6 @@ def parse_args():
                    help='expected exit status (default 33 = PASS)')
     p.add_argument('--timeout', type=float, default=120,
                    help='seconds before the VM is killed (default 120)')
-    p.add_argument('--show', action='store_true',
-                   help='print the command line and the output as it is')
     p.add_argument('vm_args', nargs='*', help='arguments for the VM')
     return p.parse_args()
 
@@ -158,7 +161,7 @@ def main():
     cmd = build_command(args)
     print('running: ' + ' '.join(cmd), flush=True)
 
-    t_start = datetime.datetime.utcnow()
+    t_start = utc_now()
     timed_out = False
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -168,7 +171,7 @@ def main():
         proc.kill()
         out, err = proc.communicate()
         timed_out = True
-    t_end = datetime.datetime.utcnow()
+    t_end = utc_now()
 
     text = out.decode('utf-8', errors='replace').replace('\r\n', '\n')
     lines = text.replace('\r', '').split('\n')
@@ -199,7 +202,8 @@ def main():
 
     problems = []
     if timed_out:
-        problems.append('timed out after %g s' % args.timeout)
+        problems.append('timed out after %g s (a guest that wrote to '
+                        'isa-debug-exit waits in HLT)' % args.timeout)
     elif proc.returncode != args.status:
         problems.append('exit status %d, expected %d' %
                         (proc.returncode, args.status))

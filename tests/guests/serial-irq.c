@@ -2,7 +2,9 @@
  * serial-irq: interrupt-driven transmission on COM1. With IER.ETBEI set
  * the 16550 raises IRQ 4 whenever its transmit holding register is empty;
  * the handler sends the next byte of the message each time, and the main
- * loop sleeps in HLT until the whole message is out.
+ * loop sleeps in HLT until the whole message is out. Built for long mode:
+ * some KVM implementations (PVM) cannot return from interrupts with a
+ * 32-bit IRET.
  */
 #include "guest.h"
 

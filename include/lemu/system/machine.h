@@ -121,7 +121,9 @@ void machine_resume(Machine *m);
  * sets every vCPU to its boot state. */
 void machine_reset(Machine *m);
 
-/* Requests, safe from any thread (vCPU, device, signal-free context). */
+/* Requests from any thread with the lock held (device callbacks, the main
+ * loop, vCPUs): every vCPU stops at once, and a bottom half on the main
+ * loop carries the request out. */
 void machine_request_reset(Machine *m, ShutdownCause cause);
 void machine_request_shutdown(Machine *m, ShutdownCause cause);
 /* Ends the process with @code after flushing (isa-debug-exit). */

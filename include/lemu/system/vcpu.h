@@ -50,6 +50,10 @@ typedef struct VCPU {
 bool vcpus_create(Machine *m, GError **errp);
 /* Lock held. Returns once every vCPU is out of guest code and parked. */
 void vcpus_pause_all(Machine *m);
+/* Lock held, any thread (a vCPU too): asks every vCPU to leave guest code
+ * and park, without waiting. Used when the guest asked for a reset or an
+ * exit, so that no vCPU runs on past that request. */
+void vcpus_request_stop(Machine *m);
 /* Lock held. Un-parks every vCPU. */
 void vcpus_resume_all(Machine *m);
 /* Any thread: makes the vCPU return from vcpu_run soon. With the lock
