@@ -12,6 +12,8 @@
 #include "lemu/hw/qdev.h"
 #include "lemu/util/log.h"
 
+static void machine_reset_state(Machine *m, bool cold);
+
 static void machine_quit_from_ui(void *opaque)
 {
     machine_request_shutdown(opaque, SHUTDOWN_CAUSE_HOST_UI);
@@ -232,7 +234,7 @@ Machine *machine_new(MachineConfig *cfg, GError **errp)
         !vcpus_create(m, errp)) {
         goto fail;
     }
-    machine_reset(m);
+    machine_reset_state(m, true);
     machine_unlock(m);
     /* Said once the VM is built, so that a start-up error stays one line. */
     if (notice->len) {
@@ -276,7 +278,9 @@ void machine_resume(Machine *m)
     vcpus_resume_all(m);
 }
 
-void machine_reset(Machine *m)
+/* @cold: the first reset after creation, when the accelerator's own
+ * devices are fresh and need no reset. */
+static void machine_reset_state(Machine *m, bool cold)
 {
     bool was_running = m->runstate == RUN_STATE_RUNNING;
     GError *err = NULL;
@@ -285,7 +289,7 @@ void machine_reset(Machine *m)
         vcpus_pause_all(m);
     }
     device_reset_all(m);
-    if (m->accel && m->accel->reset) {
+    if (!cold && m->accel && m->accel->reset) {
         m->accel->reset(m);   /* in-kernel irqchip and PIT */
     }
     for (guint i = 0; i < m->rom_blobs->len; i++) {
@@ -312,6 +316,11 @@ void machine_reset(Machine *m)
     if (was_running) {
         vcpus_resume_all(m);
     }
+}
+
+void machine_reset(Machine *m)
+{
+    machine_reset_state(m, false);
 }
 
 void machine_free(Machine *m)

@@ -5,6 +5,7 @@
  * -smp: one package of N cores, one thread each, APIC ID = vCPU index.
  */
 #include <errno.h>
+#include <cpuid.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include "accel/kvm/kvm-internal.h"
@@ -51,7 +52,7 @@
 static struct kvm_cpuid2 *kvm_get_supported_cpuid(int kvm_fd, GError **errp)
 {
     /* KVM says E2BIG until the buffer is large enough. */
-    for (unsigned n = 64; n <= 4096; n *= 2) {
+    for (unsigned n = 256; n <= 4096; n *= 2) {
         struct kvm_cpuid2 *c = g_malloc0(sizeof(*c) +
                                          n * sizeof(c->entries[0]));
         c->nent = n;
@@ -130,6 +131,11 @@ static void cpuid_filter_entry(KvmState *s, struct kvm_cpuid_entry2 *e)
         break;
     case 0x8000000a:   /* SVM features */
         cpuid_zero(e);
+        break;
+    case 0x80000002 ... 0x80000004:
+        /* -cpu host shows the host's brand string, as QEMU does; some
+         * KVM implementations leave these leaves empty. */
+        __cpuid(e->function, e->eax, e->ebx, e->ecx, e->edx);
         break;
     }
 }
