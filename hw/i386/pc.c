@@ -128,6 +128,40 @@ static bool pc_create_serial_ports(Machine *m, GError **errp)
     return true;
 }
 
+/*
+ * The BIOS Data Area at 0x400, as firmware leaves it: kernels booted
+ * directly still read it (Xen places its trampoline below the base memory
+ * size, Linux finds the EBDA through it).
+ */
+#define BDA_BASE            0x400
+#define BDA_COM_PORTS       0x00    /* 4 words: COM1..COM4 I/O bases */
+#define BDA_EBDA_SEGMENT    0x0e
+#define BDA_EQUIPMENT       0x10    /* bits 9-11: number of serial ports */
+#define BDA_BASE_MEMORY_KB  0x13
+#define BDA_SIZE            0x100
+#define EBDA_SIZE_KB        1       /* first byte of the EBDA */
+
+static bool pc_build_bios_data_area(Machine *m, GError **errp)
+{
+    uint8_t bda[BDA_SIZE] = { 0 };
+    uint8_t ebda_size_kb = EBDA_SIZE_KB;
+    unsigned nr_serial = 0;
+
+    for (int i = 0; i < PC_MAX_SERIAL; i++) {
+        if (m->serial_chr[i]) {
+            boot_st16(bda + BDA_COM_PORTS + 2 * nr_serial++,
+                      pc_serial_iobase[i]);
+        }
+    }
+    boot_st16(bda + BDA_EBDA_SEGMENT, E820_EBDA_START >> 4);
+    boot_st16(bda + BDA_EQUIPMENT, (nr_serial << 9) | 0x2 /* FPU */);
+    boot_st16(bda + BDA_BASE_MEMORY_KB, E820_EBDA_START >> 10);
+    return machine_add_rom_blob(m, "bios-data-area", BDA_BASE, bda,
+                                sizeof(bda), errp) &&
+           machine_add_rom_blob(m, "ebda", E820_EBDA_START, &ebda_size_kb,
+                                1, errp);
+}
+
 bool pc_machine_init(Machine *m, GError **errp)
 {
     static const char *const board_devices[] = {
@@ -142,7 +176,8 @@ bool pc_machine_init(Machine *m, GError **errp)
             return false;
         }
     }
-    if (!pc_create_serial_ports(m, errp) || !acpi_build_tables(m, errp)) {
+    if (!pc_create_serial_ports(m, errp) || !acpi_build_tables(m, errp) ||
+        !pc_build_bios_data_area(m, errp)) {
         return false;
     }
     for (guint i = 0; i < m->cfg.devices->len; i++) {
