@@ -74,6 +74,24 @@ static X86Segment unusable_ldt(void)
     };
 }
 
+/* Real-mode segments: CS as given, the data segments at 0, and LDTR/TR
+ * present with limit 0xffff as the SDM has them after reset. */
+static void load_real_mode_segments(X86CPUState *st, uint16_t cs_selector,
+                                    uint32_t cs_base)
+{
+    st->segs[SEG_CS] = real_mode_segment(cs_selector, cs_base,
+                                         SEG_TYPE_CODE_RX_ACCESSED);
+    for (int i = 0; i < X86_NR_SEGS; i++) {
+        if (i != SEG_CS) {
+            st->segs[i] = real_mode_segment(0, 0, SEG_TYPE_DATA_RW_ACCESSED);
+        }
+    }
+    st->ldt = (X86Segment) {
+        .limit = 0xffff, .type = SEG_TYPE_LDT, .present = 1,
+    };
+    st->tr = boot_tr();
+}
+
 void x86_cpu_state_reset(X86CPUState *st, bool bsp)
 {
     memset(st, 0, sizeof(*st));
@@ -82,18 +100,7 @@ void x86_cpu_state_reset(X86CPUState *st, bool bsp)
     st->rip = 0xfff0;
     st->rflags = RFLAGS_FIXED;
 
-    st->segs[SEG_CS] = real_mode_segment(0xf000, 0xffff0000,
-                                         SEG_TYPE_CODE_RX_ACCESSED);
-    for (int i = 0; i < X86_NR_SEGS; i++) {
-        if (i != SEG_CS) {
-            st->segs[i] = real_mode_segment(0, 0, SEG_TYPE_DATA_RW_ACCESSED);
-        }
-    }
-    /* The SDM has LDTR and TR present with limit 0xffff after reset. */
-    st->ldt = (X86Segment) {
-        .limit = 0xffff, .type = SEG_TYPE_LDT, .present = 1,
-    };
-    st->tr = boot_tr();
+    load_real_mode_segments(st, 0xf000, 0xffff0000);
     st->gdt = (X86DescTable) { .base = 0, .limit = 0xffff };
     st->idt = (X86DescTable) { .base = 0, .limit = 0xffff };
 
@@ -113,17 +120,7 @@ void x86_cpu_state_set_real_mode(X86CPUState *st, uint64_t entry)
      * F000 with base 0xffff0000), so it only keeps the low bits. */
     uint32_t base = (uint32_t)entry & 0xffff0000u;
 
-    st->segs[SEG_CS] = real_mode_segment((base >> 4) & 0xffff, base,
-                                         SEG_TYPE_CODE_RX_ACCESSED);
-    for (int i = 0; i < X86_NR_SEGS; i++) {
-        if (i != SEG_CS) {
-            st->segs[i] = real_mode_segment(0, 0, SEG_TYPE_DATA_RW_ACCESSED);
-        }
-    }
-    st->ldt = (X86Segment) {
-        .limit = 0xffff, .type = SEG_TYPE_LDT, .present = 1,
-    };
-    st->tr = boot_tr();
+    load_real_mode_segments(st, (base >> 4) & 0xffff, base);
     st->rip = entry & 0xffff;
     st->rflags = RFLAGS_FIXED;
     st->cr0 = RESET_CR0;

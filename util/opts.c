@@ -208,46 +208,45 @@ static char *opts_describe_key(LemuOpts *opts, const char *key)
     return g_strdup_printf("%s: parameter '%s'", opts->name, key);
 }
 
+/* Looks @key up for a typed getter: true with *v NULL when absent, the
+ * error message prefix ("-device loader: 'addr'") in *what otherwise. */
+static const char *opts_lookup_typed(LemuOpts *opts, const char *key,
+                                     char **what)
+{
+    const char *v = opts_get(opts, key);
+
+    *what = v ? opts_describe_key(opts, key) : NULL;
+    return v;
+}
+
 bool opts_get_bool(LemuOpts *opts, const char *key, bool def, bool *out,
                    GError **errp)
 {
-    const char *v = opts_get(opts, key);
     g_autofree char *what = NULL;
+    const char *v = opts_lookup_typed(opts, key, &what);
 
-    if (!v) {
-        *out = def;
-        return true;
-    }
-    what = opts_describe_key(opts, key);
-    return parse_bool(what, v, out, errp);
+    *out = def;
+    return !v || parse_bool(what, v, out, errp);
 }
 
 bool opts_get_u64(LemuOpts *opts, const char *key, uint64_t def,
                   uint64_t *out, GError **errp)
 {
-    const char *v = opts_get(opts, key);
     g_autofree char *what = NULL;
+    const char *v = opts_lookup_typed(opts, key, &what);
 
-    if (!v) {
-        *out = def;
-        return true;
-    }
-    what = opts_describe_key(opts, key);
-    return parse_u64(what, v, out, errp);
+    *out = def;
+    return !v || parse_u64(what, v, out, errp);
 }
 
 bool opts_get_size(LemuOpts *opts, const char *key, uint64_t def,
                    uint64_t *out, GError **errp)
 {
-    const char *v = opts_get(opts, key);
     g_autofree char *what = NULL;
+    const char *v = opts_lookup_typed(opts, key, &what);
 
-    if (!v) {
-        *out = def;
-        return true;
-    }
-    what = opts_describe_key(opts, key);
-    return parse_size(what, v, 1, out, errp);
+    *out = def;
+    return !v || parse_size(what, v, 1, out, errp);
 }
 
 bool opts_check_keys(LemuOpts *opts, const char *const *known,

@@ -81,3 +81,14 @@ void fixture_outb(Machine *m, uint16_t port, uint8_t v)
 {
     ioport_write(m->io, port, 1, v);
 }
+
+void fixture_run_for(MainLoop *loop, int ms)
+{
+    gint64 end = g_get_monotonic_time() + ms * 1000;
+
+    while (g_get_monotonic_time() < end) {
+        if (!main_loop_iterate(loop, false)) {
+            g_usleep(200);
+        }
+    }
+}

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include "fixture.h"
 
 #include "lemu/chardev/chardev.h"
 #include "lemu/util/log.h"
@@ -72,29 +73,6 @@ static void fe_clear(TestFrontend *fe)
 }
 
 /* Runs the loop until @cond holds, for at most five seconds. */
-#define RUN_UNTIL(loop, cond)                                          \
-    do {                                                               \
-        gint64 deadline_ = g_get_monotonic_time() + 5 * G_USEC_PER_SEC; \
-        while (!(cond) && g_get_monotonic_time() < deadline_) {        \
-            if (!main_loop_iterate((loop), false)) {                   \
-                g_usleep(500);                                         \
-            }                                                          \
-        }                                                              \
-        g_assert_true(cond);                                           \
-    } while (0)
-
-/* Runs the loop for about @ms milliseconds. */
-static void run_for(MainLoop *loop, int ms)
-{
-    gint64 end = g_get_monotonic_time() + ms * 1000;
-
-    while (g_get_monotonic_time() < end) {
-        if (!main_loop_iterate(loop, false)) {
-            g_usleep(500);
-        }
-    }
-}
-
 static char *make_tmpdir(void)
 {
     GError *err = NULL;
@@ -224,7 +202,7 @@ static void test_null_backend(void)
         g_assert_cmpuint(chardev_write(chr, buf, sizeof(buf)), ==,
                          sizeof(buf));
     }
-    run_for(loop, 10);
+    fixture_run_for(loop, 10);
     g_assert_cmpuint(fe.got->len, ==, 0);
     chardev_flush(chr, 0);
     chardev_free(chr);
@@ -324,14 +302,14 @@ static void test_socket_server(void)
 
     c1 = connect_unix(path);
     g_assert_cmpint(c1, >=, 0);
-    RUN_UNTIL(loop, fe.opened == 1);
+    FIXTURE_RUN_UNTIL(loop, fe.opened == 1);
     desc = chardev_describe(chr);
     g_assert_cmpstr(desc, ==, connected);
     g_free(desc);
 
     /* Both directions. */
     g_assert_cmpint(send(c1, "ping", 4, 0), ==, 4);
-    RUN_UNTIL(loop, fe.got->len == 4);
+    FIXTURE_RUN_UNTIL(loop, fe.got->len == 4);
     g_assert_cmpmem(fe.got->data, 4, "ping", 4);
     g_assert_cmpuint(chardev_write(chr, (const uint8_t *)"pong", 4), ==, 4);
     client_read_exact(loop, c1, buf, 4);
@@ -347,22 +325,22 @@ static void test_socket_server(void)
 
     /* The first one leaves: CLOSED, and the server listens again. */
     close(c1);
-    RUN_UNTIL(loop, fe.closed == 1);
+    FIXTURE_RUN_UNTIL(loop, fe.closed == 1);
     desc = chardev_describe(chr);
     g_assert_cmpstr(desc, ==, disconnected);
     g_free(desc);
 
     c2 = connect_unix(path);
     g_assert_cmpint(c2, >=, 0);
-    RUN_UNTIL(loop, fe.opened == 2);
+    FIXTURE_RUN_UNTIL(loop, fe.opened == 2);
     g_assert_cmpint(send(c2, "again", 5, 0), ==, 5);
-    RUN_UNTIL(loop, fe.got->len == 9);
+    FIXTURE_RUN_UNTIL(loop, fe.got->len == 9);
     g_assert_cmpmem(fe.got->data + 4, 5, "again", 5);
     chardev_write(chr, (const uint8_t *)"back", 4);
     client_read_exact(loop, c2, buf, 4);
     g_assert_cmpmem(buf, 4, "back", 4);
     close(c2);
-    RUN_UNTIL(loop, fe.closed == 2);
+    FIXTURE_RUN_UNTIL(loop, fe.closed == 2);
 
     /* Freeing the chardev removes the socket file. */
     chardev_free(chr);
@@ -394,11 +372,11 @@ static void test_socket_backpressure(void)
     fe_init(&fe, 0);
     chardev_set_frontend(chr, &fe_ops, &fe);
     c = connect_unix(path);
-    RUN_UNTIL(loop, fe.opened == 1);
+    FIXTURE_RUN_UNTIL(loop, fe.opened == 1);
 
     /* A full frontend reads nothing; the bytes wait in the socket. */
     g_assert_cmpint(send(c, data, sizeof(data), 0), ==, sizeof(data));
-    run_for(loop, 20);
+    fixture_run_for(loop, 20);
     g_assert_cmpuint(fe.got->len, ==, 0);
 
     /* Room for 16 at a time, as a FIFO the guest drains: every byte
@@ -408,7 +386,7 @@ static void test_socket_backpressure(void)
 
         fe.room = 16;
         chardev_accept_input(chr);
-        RUN_UNTIL(loop, fe.room == 0 || fe.got->len == sizeof(data));
+        FIXTURE_RUN_UNTIL(loop, fe.room == 0 || fe.got->len == sizeof(data));
         g_assert_cmpuint(fe.got->len - before, <=, 16);
     }
     g_assert_cmpmem(fe.got->data, fe.got->len, data, sizeof(data));
@@ -418,11 +396,11 @@ static void test_socket_backpressure(void)
     fe.room = 0;
     g_assert_cmpint(send(c, "bye", 3, 0), ==, 3);
     close(c);
-    run_for(loop, 20);
+    fixture_run_for(loop, 20);
     g_assert_cmpint(fe.closed, ==, 0);
     fe.room = 100;
     chardev_accept_input(chr);
-    RUN_UNTIL(loop, fe.closed == 1);
+    FIXTURE_RUN_UNTIL(loop, fe.closed == 1);
     g_assert_cmpuint(fe.got->len, ==, sizeof(data) + 3);
     g_assert_cmpmem(fe.got->data + sizeof(data), 3, "bye", 3);
 
@@ -459,7 +437,7 @@ static void test_socket_output_stall(void)
     fe_init(&fe, 0);
     chardev_set_frontend(chr, &fe_ops, &fe);
     c = connect_unix(path);
-    RUN_UNTIL(loop, fe.opened == 1);
+    FIXTURE_RUN_UNTIL(loop, fe.opened == 1);
 
     start = g_get_monotonic_time();
     for (size_t off = 0; off < total; off += 4096) {
@@ -490,7 +468,7 @@ static void test_socket_output_stall(void)
             g_usleep(200);
         }
     }
-    run_for(loop, 10);
+    fixture_run_for(loop, 10);
     while (recv(c, in + got, total - got, MSG_DONTWAIT) > 0) {
         g_assert_not_reached();
     }
@@ -498,7 +476,7 @@ static void test_socket_output_stall(void)
     g_assert_cmpmem(in, got, out, accepted);
 
     close(c);
-    RUN_UNTIL(loop, fe.closed == 1);
+    FIXTURE_RUN_UNTIL(loop, fe.closed == 1);
     chardev_free(chr);
     fe_clear(&fe);
     rmdir(dir);
@@ -531,7 +509,7 @@ static void test_socket_stale_and_errors(void)
     chardev_set_frontend(chr, &fe_ops, &fe);
     c = connect_unix(path);
     g_assert_cmpint(c, >=, 0);
-    RUN_UNTIL(loop, fe.opened == 1);
+    FIXTURE_RUN_UNTIL(loop, fe.opened == 1);
     close(c);
     chardev_free(chr);
     fe_clear(&fe);
@@ -618,11 +596,11 @@ static void test_socket_wait(void)
     fe_init(&fe, 16);
     chardev_set_frontend(chr, &fe_ops, &fe);
     g_assert_cmpint(fe.opened, ==, 1);
-    RUN_UNTIL(loop, fe.got->len == 2);
+    FIXTURE_RUN_UNTIL(loop, fe.got->len == 2);
     g_assert_cmpmem(fe.got->data, 2, "hi", 2);
 
     close(wc.fd);
-    RUN_UNTIL(loop, fe.closed == 1);
+    FIXTURE_RUN_UNTIL(loop, fe.closed == 1);
     chardev_free(chr);
     fe_clear(&fe);
     g_free(wc.path);
@@ -757,13 +735,13 @@ static void test_stdio_escapes(void)
 
     /* Ctrl-a Ctrl-a is one Ctrl-a; Ctrl-a z passes both; h, c, x act. */
     g_assert_cmpint(write(in_pipe[1], "a\x01\x01" "b\x01z", 6), ==, 6);
-    RUN_UNTIL(loop, fe.got->len == 5);
+    FIXTURE_RUN_UNTIL(loop, fe.got->len == 5);
     g_assert_cmpmem(fe.got->data, 5, "a\x01" "b\x01z", 5);
     /* An escape split across two reads still works. */
     g_assert_cmpint(write(in_pipe[1], "\x01", 1), ==, 1);
-    run_for(loop, 10);
+    fixture_run_for(loop, 10);
     g_assert_cmpint(write(in_pipe[1], "h\x01" "c\x01x", 5), ==, 5);
-    RUN_UNTIL(loop, rec.quits == 1);
+    FIXTURE_RUN_UNTIL(loop, rec.quits == 1);
     g_assert_cmpint(rec.toggles, ==, 1);
     g_assert_cmpuint(fe.got->len, ==, 5);
     chardev_flush(chr, 1000);
@@ -776,7 +754,7 @@ static void test_stdio_escapes(void)
     /* Without a monitor, Ctrl-a c says so. */
     chardev_set_escape_ops(chr, &quit_only, &rec);
     g_assert_cmpint(write(in_pipe[1], "\x01" "c", 2), ==, 2);
-    run_for(loop, 20);
+    fixture_run_for(loop, 20);
     chardev_flush(chr, 1000);
     out = drain_pipe(out_pipe[0]);
     g_assert_nonnull(strstr(out->str, "monitor is not available"));
@@ -792,8 +770,8 @@ static void test_stdio_escapes(void)
     /* EOF on stdin: input stops, the chardev goes on working. */
     g_assert_cmpint(write(in_pipe[1], "end", 3), ==, 3);
     close(in_pipe[1]);
-    RUN_UNTIL(loop, fe.got->len == 8);
-    run_for(loop, 20);
+    FIXTURE_RUN_UNTIL(loop, fe.got->len == 8);
+    fixture_run_for(loop, 20);
     g_assert_cmpint(rec.quits, ==, 1);
     chardev_write(chr, (const uint8_t *)"still here", 10);
     chardev_flush(chr, 1000);

@@ -46,28 +46,6 @@ typedef struct SerialTest {
     int client;
 } SerialTest;
 
-#define RUN_UNTIL(loop, cond)                                          \
-    do {                                                               \
-        gint64 deadline_ = g_get_monotonic_time() + 5 * G_USEC_PER_SEC; \
-        while (!(cond) && g_get_monotonic_time() < deadline_) {        \
-            if (!main_loop_iterate((loop), false)) {                   \
-                g_usleep(200);                                         \
-            }                                                          \
-        }                                                              \
-        g_assert_true(cond);                                           \
-    } while (0)
-
-static void run_for(MainLoop *loop, int ms)
-{
-    gint64 end = g_get_monotonic_time() + ms * 1000;
-
-    while (g_get_monotonic_time() < end) {
-        if (!main_loop_iterate(loop, false)) {
-            g_usleep(200);
-        }
-    }
-}
-
 static uint8_t rd(SerialTest *t, unsigned reg)
 {
     return fixture_inb(t->m, COM1 + reg);
@@ -122,7 +100,7 @@ static void serial_test_init(SerialTest *t, bool connect)
     if (connect) {
         t->client = connect_client(t->path);
         /* Connected: CTS, DSR and DCD come up. */
-        RUN_UNTIL(t->m->loop, (rd(t, MSR) & 0xb0) == 0xb0);
+        FIXTURE_RUN_UNTIL(t->m->loop, (rd(t, MSR) & 0xb0) == 0xb0);
         fixture_irq_clear(t->m);
     }
 }
@@ -226,7 +204,7 @@ static void test_modem_status(void)
 
     /* A client connects: CTS, DSR, DCD rise, with their deltas. */
     t.client = connect_client(t.path);
-    RUN_UNTIL(t.m->loop, irq4(&t) == 1);
+    FIXTURE_RUN_UNTIL(t.m->loop, irq4(&t) == 1);
     g_assert_cmphex(rd(&t, IIR), ==, 0x00);
     g_assert_cmphex(rd(&t, MSR), ==, 0xbb);
     g_assert_cmpint(irq4(&t), ==, 0);
@@ -236,13 +214,13 @@ static void test_modem_status(void)
     /* It leaves: they drop again. */
     close(t.client);
     t.client = -1;
-    RUN_UNTIL(t.m->loop, irq4(&t) == 1);
+    FIXTURE_RUN_UNTIL(t.m->loop, irq4(&t) == 1);
     g_assert_cmphex(rd(&t, MSR), ==, 0x0b);
     g_assert_cmpint(irq4(&t), ==, 0);
 
     /* Reset: line states stay, deltas go. */
     t.client = connect_client(t.path);
-    RUN_UNTIL(t.m->loop, irq4(&t) == 1);
+    FIXTURE_RUN_UNTIL(t.m->loop, irq4(&t) == 1);
     device_reset_all(t.m);
     g_assert_cmphex(rd(&t, MSR), ==, 0xb0);
     serial_test_fini(&t);
@@ -342,14 +320,14 @@ static void test_rx_trigger_levels(void)
         /* One byte short of the trigger level: data, but no interrupt. */
         if (level > 1) {
             client_send(&t, data, level - 1);
-            RUN_UNTIL(t.m->loop, rd(&t, LSR) & LSR_DR);
-            run_for(t.m->loop, 20);
+            FIXTURE_RUN_UNTIL(t.m->loop, rd(&t, LSR) & LSR_DR);
+            fixture_run_for(t.m->loop, 20);
             g_assert_cmpint(irq4(&t), ==, 0);
             g_assert_cmphex(rd(&t, IIR), ==, 0xc1);
         }
         /* At the level: IRQ 4, "received data available". */
         client_send(&t, data + level - 1, 1);
-        RUN_UNTIL(t.m->loop, irq4(&t) == 1);
+        FIXTURE_RUN_UNTIL(t.m->loop, irq4(&t) == 1);
         g_assert_cmphex(rd(&t, IIR), ==, 0xc4);
         /* Below it again after one read: the interrupt goes away. */
         g_assert_cmphex(rd(&t, RBR), ==, data[0]);
@@ -364,7 +342,7 @@ static void test_rx_trigger_levels(void)
     /* FIFOs off: one byte is enough. */
     wr(&t, FCR, 0x00);
     client_send(&t, "z", 1);
-    RUN_UNTIL(t.m->loop, irq4(&t) == 1);
+    FIXTURE_RUN_UNTIL(t.m->loop, irq4(&t) == 1);
     g_assert_cmphex(rd(&t, IIR), ==, 0x04);
     g_assert_cmphex(rd(&t, RBR), ==, 'z');
     g_assert_cmpint(irq4(&t), ==, 0);
@@ -383,19 +361,19 @@ static void test_rx_timeout(void)
     wr(&t, IER, 0x01);
 
     client_send(&t, "abc", 3);
-    RUN_UNTIL(t.m->loop, irq4(&t) == 1);
+    FIXTURE_RUN_UNTIL(t.m->loop, irq4(&t) == 1);
     g_assert_cmphex(rd(&t, IIR), ==, 0xcc);
     /* A read clears the timeout; it comes back for the bytes left. */
     g_assert_cmphex(rd(&t, RBR), ==, 'a');
     g_assert_cmpint(irq4(&t), ==, 0);
     g_assert_cmphex(rd(&t, IIR), ==, 0xc1);
-    RUN_UNTIL(t.m->loop, irq4(&t) == 1);
+    FIXTURE_RUN_UNTIL(t.m->loop, irq4(&t) == 1);
     g_assert_cmphex(rd(&t, IIR), ==, 0xcc);
     g_assert_cmphex(rd(&t, RBR), ==, 'b');
     g_assert_cmphex(rd(&t, RBR), ==, 'c');
     g_assert_cmpint(irq4(&t), ==, 0);
     /* Nothing left: no timeout. */
-    run_for(t.m->loop, 10);
+    fixture_run_for(t.m->loop, 10);
     g_assert_cmpint(irq4(&t), ==, 0);
     g_assert_cmphex(rd(&t, IIR), ==, 0xc1);
     serial_test_fini(&t);
@@ -483,7 +461,7 @@ static void test_loopback(void)
     }
     /* Host input waits while the receiver is looped back. */
     client_send(&t, "host", 4);
-    run_for(t.m->loop, 20);
+    fixture_run_for(t.m->loop, 20);
     for (const char *p = msg; *p; p++) {
         g_assert_true(rd(&t, LSR) & LSR_DR);
         g_assert_cmphex(rd(&t, RBR), ==, *p);
@@ -494,9 +472,9 @@ static void test_loopback(void)
      * host's bytes arrive now. */
     wr(&t, MCR, 0x0b);
     g_assert_cmphex(rd(&t, MSR) & 0xf0, ==, 0xb0);
-    RUN_UNTIL(t.m->loop, rd(&t, LSR) & LSR_DR);
+    FIXTURE_RUN_UNTIL(t.m->loop, rd(&t, LSR) & LSR_DR);
     for (const char *p = "host"; *p; p++) {
-        RUN_UNTIL(t.m->loop, rd(&t, LSR) & LSR_DR);
+        FIXTURE_RUN_UNTIL(t.m->loop, rd(&t, LSR) & LSR_DR);
         g_assert_cmphex(rd(&t, RBR), ==, *p);
     }
     wr(&t, THR, '!');
@@ -577,7 +555,7 @@ static void test_rx_backpressure(void)
         wr(&t, FCR, fcrs[f]);
         client_send(&t, data, total);
         /* Let the host side fill the FIFO before the guest reads. */
-        run_for(t.m->loop, 10);
+        fixture_run_for(t.m->loop, 10);
         while (n < total && g_get_monotonic_time() < deadline) {
             uint8_t lsr = rd(&t, LSR);
 
@@ -590,7 +568,7 @@ static void test_rx_backpressure(void)
         }
         g_assert_cmpuint(n, ==, total);
         g_assert_cmpmem(got, total, data, total);
-        run_for(t.m->loop, 10);
+        fixture_run_for(t.m->loop, 10);
         g_assert_false(rd(&t, LSR) & LSR_DR);
     }
     serial_test_fini(&t);
