@@ -518,6 +518,9 @@ static bool kvm_read_linear(KvmVcpu *kv, Machine *m, uint64_t lin,
 
 /* Registers in the layout of QEMU's "-d cpu", then the code bytes around
  * RIP with the current one in <>. */
+#define KVM_DUMP_CODE_TOTAL     50
+#define KVM_DUMP_CODE_BACKWARD  20
+
 static void kvm_dump_state(VCPU *cpu, GString *out)
 {
     static const char *const seg_names[X86_NR_SEGS] = {
@@ -527,7 +530,7 @@ static void kvm_dump_state(VCPU *cpu, GString *out)
     X86CPUState st;
     GError *err = NULL;
     bool lma;
-    uint64_t pc;
+    uint64_t pc, back;
 
     if (!kvm_get_state(cpu, &st, &err)) {
         g_string_append_printf(out, "(registers unavailable: %s)\n",
@@ -602,19 +605,21 @@ static void kvm_dump_state(VCPU *cpu, GString *out)
     if (!lma) {
         pc &= 0xffffffffULL;
     }
+    /* QEMU's layout: 50 bytes, 20 of them before RIP (fewer when RIP is
+     * near the start of CS), unreadable ones as "??". */
+    back = MIN(st.rip, (uint64_t)KVM_DUMP_CODE_BACKWARD);
     g_string_append(out, "Code=");
-    for (int off = -16; off < 16; off++) {
+    for (unsigned i = 0; i < KVM_DUMP_CODE_TOTAL; i++) {
         uint8_t b;
-        if (!kvm_read_linear(kv, cpu->machine, pc + off, &b)) {
-            g_string_append(out, off == 0 ? "<-->" : "--");
-        } else if (off == 0) {
-            g_string_append_printf(out, "<%02x>", b);
-        } else {
+        bool at_rip = i == back;
+
+        g_string_append_printf(out, "%s%s", i ? " " : "", at_rip ? "<" : "");
+        if (kvm_read_linear(kv, cpu->machine, pc - back + i, &b)) {
             g_string_append_printf(out, "%02x", b);
+        } else {
+            g_string_append(out, "??");
         }
-        if (off < 15) {
-            g_string_append_c(out, ' ');
-        }
+        g_string_append(out, at_rip ? ">" : "");
     }
 }
 

@@ -130,13 +130,15 @@ static bool linux_parse_header(Machine *m, const char *name,
                     "give a bzImage", name);
         return false;
     }
+    /* syssize counts 16-byte paragraphs, so it may round the payload up
+     * by up to 15 bytes (memtest86+ does): load what the file has. */
     syssize = boot_ld32(image + HDR_SYSSIZE);
-    lay->prot_size = syssize * 16;
-    if (syssize == 0 || lay->prot_size > len - lay->setup_size) {
+    lay->prot_size = MIN((uint64_t)syssize * 16, len - lay->setup_size);
+    if (syssize == 0 || (uint64_t)syssize * 16 > len - lay->setup_size + 15) {
         g_set_error(errp, LEMU_ERROR, LEMU_ERROR_INVALID,
                     "%s: truncated or bad syssize: the header says the "
                     "kernel is %" G_GUINT64_FORMAT " bytes, the file has %zu "
-                    "after the setup code", name, lay->prot_size,
+                    "after the setup code", name, (uint64_t)syssize * 16,
                     len - lay->setup_size);
         return false;
     }
