@@ -56,6 +56,12 @@ static bool kvm_open_dev(KvmState *s, GError **errp)
         return false;
     }
     version = ioctl(s->kvm_fd, KVM_GET_API_VERSION, 0);
+    if (version < 0) {
+        g_set_error(errp, LEMU_ERROR, LEMU_ERROR_UNSUPPORTED,
+                    "/dev/kvm is not a KVM device (KVM_GET_API_VERSION: %s)",
+                    g_strerror(errno));
+        return false;
+    }
     if (version != KVM_API_VERSION_EXPECTED) {
         g_set_error(errp, LEMU_ERROR, LEMU_ERROR_UNSUPPORTED,
                     "/dev/kvm: API version %d, expected %d", version,

@@ -5,6 +5,7 @@ fault, keyboard-controller reset, signals), -no-reboot, -S, -pidfile and
 -device loader, so each test shows what the guest did on its serial port."""
 import os
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -165,6 +166,27 @@ class Process(unittest.TestCase):
         p.wait(30)
         self.assertEqual(r, [])
 
+    def test_unemulated_instruction_is_a_clear_error(self):
+        # XGETBV with CR4.OSXSAVE clear raises #UD on a real CPU, which IVT
+        # entry 6 (set to 0000:7C20) turns into "B" and an exit; this
+        # host's KVM cannot emulate it and must end with QEMU's report.
+        handler = out_char("B") + DEBUG_EXIT_0x10
+        code = (bytes([0xC7, 0x06, 0x18, 0x00, 0x20, 0x7C,   # mov [0x18], 7c20
+                       0xC7, 0x06, 0x1A, 0x00, 0x00, 0x00])  # mov [0x1a], 0
+                + out_char("A") + bytes([0x0F, 0x01, 0xD0])  # xgetbv
+                ).ljust(0x20, b"\xf4") + handler
+        r = self.run_vm(code, timeout=60)
+        err = r.stderr.decode()
+        if r.returncode == 33:
+            self.assertEqual(r.stdout, b"AB")
+            return
+        self.assertEqual(r.stdout, b"A")
+        self.assertEqual(r.returncode, 1, err)
+        self.assertIn("KVM internal error. Suberror: 1", err)
+        self.assertIn("emulation failure", err)
+        self.assertIn("EIP=00007c12 ", err)
+        self.assertRegex(err, r"Code=(.. ){20}<0f> 01 d0 f4")
+
     def test_daemonize(self):
         pidfile = os.path.join(self.dir, "vm.pid")
         out = os.path.join(self.dir, "serial.txt")
@@ -197,6 +219,58 @@ class Process(unittest.TestCase):
                            text=True, timeout=60)
         self.assertEqual(r.returncode, 1)
         self.assertIn("/nonexistent", r.stderr)
+
+
+class KvmUnavailable(unittest.TestCase):
+    """A clear error, not a crash, when KVM cannot be used: each case hides
+    or replaces /dev/kvm in a private mount namespace (needs root)."""
+
+    def lemu_in_namespace(self, setup, *args):
+        if os.geteuid() != 0 or not shutil.which("unshare"):
+            self.skipTest("needs root and unshare")
+        script = '%s && exec "$@"' % setup
+        r = subprocess.run(["unshare", "-m", "sh", "-c", script, "sh", LEMU,
+                            "-display", "none", "-serial", "none", "-kernel",
+                            "/dev/null", *args],
+                           stdin=subprocess.DEVNULL, capture_output=True,
+                           text=True, timeout=60)
+        if "unshare failed" in r.stderr or "mount:" in r.stderr:
+            self.skipTest("cannot make a mount namespace here: " + r.stderr)
+        return r
+
+    def test_missing_dev_kvm(self):
+        r = self.lemu_in_namespace("mount -t tmpfs none /dev", "-accel", "kvm")
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.stderr.strip(), "lemu: -accel kvm: /dev/kvm not "
+                         "found: is the kvm module loaded? (use -accel interp)")
+
+    def test_missing_dev_kvm_without_accel_option(self):
+        r = self.lemu_in_namespace("mount -t tmpfs none /dev")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("no usable accelerator", r.stderr)
+        self.assertIn("/dev/kvm not found", r.stderr)
+
+    def test_dev_kvm_not_a_kvm_device(self):
+        if not HAVE_KVM:
+            self.skipTest("no /dev/kvm to replace")
+        r = self.lemu_in_namespace("mount --bind /dev/null /dev/kvm",
+                                   "-accel", "kvm")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("/dev/kvm is not a KVM device", r.stderr)
+
+    def test_dev_kvm_no_permission(self):
+        if not HAVE_KVM or os.geteuid() != 0 or not shutil.which("runuser"):
+            self.skipTest("needs /dev/kvm, root and runuser")
+        if os.stat("/dev/kvm").st_mode & 0o006:
+            self.skipTest("/dev/kvm is open to everyone here")
+        r = subprocess.run(["runuser", "-u", "nobody", "--", LEMU, "-accel",
+                            "kvm", "-display", "none", "-serial", "none",
+                            "-kernel", "/dev/null"],
+                           stdin=subprocess.DEVNULL, capture_output=True,
+                           text=True, timeout=60)
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.stderr.strip(), "lemu: -accel kvm: no permission "
+                         "to open /dev/kvm: add yourself to the kvm group")
 
 
 if __name__ == "__main__":
