@@ -130,6 +130,12 @@ uint32_t pci_bus_config_read(PciBus *bus, uint8_t devfn, unsigned addr,
 void pci_bus_config_write(PciBus *bus, uint8_t devfn, unsigned addr,
                           uint32_t val, unsigned len);
 /* The same on one device, honouring wmask and w1cmask on writes. */
+/* What a read of @len bytes gives where no function answers. */
+static inline uint32_t pci_all_ones(unsigned len)
+{
+    return len >= 4 ? 0xffffffffu : (1u << (len * 8)) - 1;
+}
+
 uint32_t pci_config_read(PciDevice *d, unsigned addr, unsigned len);
 void pci_config_write(PciDevice *d, unsigned addr, uint32_t val,
                       unsigned len);
