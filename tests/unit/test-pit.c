@@ -240,7 +240,10 @@ static void test_mode2_rate_generator(void)
     g_assert_cmpuint(edges, >=, 19);
     /* + 1: the edges that passed during advance() come as one. */
     g_assert_cmpuint(raises, <=, edges + 1);
-    g_assert_cmpuint(raises + 2, >=, edges);
+    /* A loaded host wakes the loop late now and then, and edges that pile
+     * up in between are delivered as one (as the PIC would latch them):
+     * allow that, but not a timer that runs slow or stops. */
+    g_assert_cmpuint(raises + 2 + edges / 8, >=, edges);
     pit_test_cleanup(&t);
 }
 
@@ -281,7 +284,7 @@ static void test_mode3_square_wave(void)
     raises = fixture_irq_raises(t.m, 0);
     g_assert_cmpuint(edges, >=, 14);
     g_assert_cmpuint(raises, <=, edges);
-    g_assert_cmpuint(raises + 2, >=, edges);
+    g_assert_cmpuint(raises + 2 + edges / 8, >=, edges);
     pit_test_cleanup(&t);
 }
 
