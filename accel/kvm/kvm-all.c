@@ -117,7 +117,6 @@ static bool kvm_check_private_pages(Machine *m, GError **errp)
 
 static bool kvm_create_vm(Machine *m, KvmState *s, GError **errp)
 {
-    struct kvm_pit_config pit = { .flags = 0 };   /* no speaker dummy */
     uint64_t identity = KVM_IDENTITY_MAP_ADDR;
 
     s->vm_fd = ioctl(s->kvm_fd, KVM_CREATE_VM, 0);
@@ -139,6 +138,16 @@ static bool kvm_create_vm(Machine *m, KvmState *s, GError **errp)
                     g_strerror(errno));
         return false;
     }
+    return true;
+}
+
+/* After the memory slots: registering the first slot once the irqchip
+ * exists costs several milliseconds of SRCU synchronisation in some host
+ * kernels, which was most of lemu's start-up time. */
+static bool kvm_create_irqchip(KvmState *s, GError **errp)
+{
+    struct kvm_pit_config pit = { .flags = 0 };   /* no speaker dummy */
+
     if (ioctl(s->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
         g_set_error(errp, LEMU_ERROR, LEMU_ERROR_FAILED,
                     "kvm: KVM_CREATE_IRQCHIP failed: %s", g_strerror(errno));
@@ -237,7 +246,8 @@ static bool kvm_init(Machine *m, GError **errp)
         !kvm_open_dev(s, errp) ||
         !(s->cpuid = kvm_cpuid_build(s, m->cfg.cpu_model, errp)) ||
         !kvm_create_vm(m, s, errp) ||
-        !kvm_set_slots(m, s, errp)) {
+        !kvm_set_slots(m, s, errp) ||
+        !kvm_create_irqchip(s, errp)) {
         kvm_free_state(s);
         return false;
     }
