@@ -1,0 +1,2 @@
+/* placeholder: being written */
+typedef int lemu_placeholder_t;
