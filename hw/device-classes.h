@@ -7,6 +7,7 @@
 extern const DeviceClass serial_isa_class;       /* hw/char/serial.c */
 extern const DeviceClass i8259_class;            /* hw/intc/i8259.c */
 extern const DeviceClass ioapic_class;           /* hw/intc/ioapic.c */
+extern const DeviceClass apic_class;             /* hw/intc/apic.c */
 extern const DeviceClass i8254_class;            /* hw/timer/i8254.c */
 extern const DeviceClass mc146818_rtc_class;     /* hw/rtc/mc146818rtc.c */
 extern const DeviceClass i8042_class;            /* hw/input/i8042.c */

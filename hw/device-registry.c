@@ -10,6 +10,7 @@ const DeviceClass *const device_registry[] = {
     &serial_isa_class,
     &i8259_class,
     &ioapic_class,
+    &apic_class,
     &i8254_class,
     &mc146818_rtc_class,
     &i8042_class,
