@@ -16,28 +16,6 @@
 
 #define NR_APICS        3
 
-#define APIC_ID         0x020
-#define APIC_LVR        0x030
-#define APIC_TPR        0x080
-#define APIC_APR        0x090
-#define APIC_PPR        0x0a0
-#define APIC_EOI        0x0b0
-#define APIC_LDR        0x0d0
-#define APIC_DFR        0x0e0
-#define APIC_SVR        0x0f0
-#define APIC_ISR        0x100
-#define APIC_TMR        0x180
-#define APIC_IRR        0x200
-#define APIC_ESR        0x280
-#define APIC_ICR_LOW    0x300
-#define APIC_ICR_HIGH   0x310
-#define APIC_LVT_TIMER  0x320
-#define APIC_LVT_LINT0  0x350
-#define APIC_LVT_LINT1  0x360
-#define APIC_LVT_ERROR  0x370
-#define APIC_TMICT      0x380
-#define APIC_TMCCT      0x390
-#define APIC_TDCR       0x3e0
 
 #define LVT_MASKED      0x10000
 #define LVT_PERIODIC    (1u << 17)
