@@ -1,0 +1,1 @@
+/* Placeholder: block-cache.c is being written. */

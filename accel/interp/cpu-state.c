@@ -1,0 +1,1 @@
+/* Placeholder: cpu-state.c is being written. */

@@ -1,0 +1,1 @@
+/* Placeholder: cpuid.c is being written. */

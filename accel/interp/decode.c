@@ -1,0 +1,1 @@
+/* Placeholder: decode.c is being written. */

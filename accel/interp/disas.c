@@ -1,0 +1,1 @@
+/* Placeholder: disas.c is being written. */

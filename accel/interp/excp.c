@@ -1,0 +1,1 @@
+/* Placeholder: excp.c is being written. */

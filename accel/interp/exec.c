@@ -1,0 +1,1 @@
+/* Placeholder: exec.c is being written. */

@@ -1,0 +1,1 @@
+/* Placeholder: far.c is being written. */

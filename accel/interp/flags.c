@@ -1,0 +1,1 @@
+/* Placeholder: flags.c is being written. */

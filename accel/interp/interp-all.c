@@ -1,0 +1,1 @@
+/* Placeholder: interp-all.c is being written. */

@@ -1,0 +1,1 @@
+/* Placeholder: mmu.c is being written. */

@@ -1,0 +1,1 @@
+/* Placeholder: msr.c is being written. */

@@ -1,0 +1,1 @@
+/* Placeholder: seg.c is being written. */
