@@ -3,6 +3,7 @@
  */
 #include <string.h>
 #include "lemu/accel/accel.h"
+#include "lemu/accel/interp.h"
 
 const AccelOps *accel_find(const char *name)
 {
@@ -12,6 +13,9 @@ const AccelOps *accel_find(const char *name)
     if (strcmp(name, "kvm") == 0) {
         return &kvm_accel_ops;
     }
-    /* "interp" and its alias "tcg": the interpreter is not built yet. */
+    /* QEMU's users spell the software accelerator "tcg". */
+    if (strcmp(name, "interp") == 0 || strcmp(name, "tcg") == 0) {
+        return &interp_accel_ops;
+    }
     return NULL;
 }

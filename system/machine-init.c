@@ -331,6 +331,7 @@ void machine_free(Machine *m)
     machine_lock(m);
     vcpus_destroy(m);
     device_destroy_all(m);
+    pc_machine_cleanup(m);
     for (guint i = 0; i < m->chardevs->len; i++) {
         Chardev *chr = g_ptr_array_index(m->chardevs, i);
         chardev_flush(chr, 500);

@@ -212,6 +212,11 @@ struct InterpCPU {
     uint64_t efer;
     InterpMsrs msr;
     X86MpState mp_state;
+    /* The x87 control state (ops-fpu.c); the register stack comes with
+     * the FPU work. */
+    struct {
+        uint16_t fcw, fsw, ftw;
+    } fpu;
 
     /* ---- events ---- */
     int exit_request;         /* atomic: leave interp_cpu_exec */
@@ -220,6 +225,10 @@ struct InterpCPU {
     int nmi_pending;          /* atomic */
     bool irq_inhibit;         /* STI / MOV SS shadow: ignore IRQs at the
                                  next block boundary */
+    bool ss_shadow;           /* MOV SS / POP SS (ops-seg.c): also holds
+                                 off the single-step #DB until after the
+                                 next instruction (SDM 6.8.3); the TF
+                                 path in exec.c clears it */
     bool nmi_blocked;         /* from NMI delivery until IRET */
     bool halted;
     bool shutdown;            /* triple fault seen */
@@ -264,6 +273,12 @@ struct InterpShared {
     /* The handler of each operation (OP_xxx in insn.h), filled from the
      * ops-*.c tables at creation; NULL: #UD */
     InsnHandler op_fn[INTERP_MAX_OPS];
+    /* excp.c: the number of the next `-d int` line (atomic) */
+    int int_log_count;
+    /* mmu.c's interp_atomic_lock: locked accesses that cannot use a host
+     * atomic (MMIO, page crossing, code pages). Zeroed memory is an
+     * unlocked GMutex; interp_shared_free should g_mutex_clear it. */
+    GMutex atomic_lock;
 };
 
 /* ==== exceptions (excp.c) ==== */
@@ -344,6 +359,11 @@ void interp_st_slow(InterpCPU *cpu, uint64_t lin, unsigned size,
  * under interp_atomic_lock.
  */
 void *interp_get_rmw_ptr(InterpCPU *cpu, uint64_t lin, unsigned size);
+/* Translates [lin, lin + size) (at most a page) for @access at the
+ * current privilege without touching the bytes: raises #PF as the access
+ * would and sets accessed/dirty bits (CLFLUSH; INS before its port read). */
+void interp_probe_access(InterpCPU *cpu, uint64_t lin, unsigned size,
+                         int access);
 /* Serialises non-host-atomic locked accesses across vCPUs. */
 void interp_atomic_lock(InterpCPU *cpu);
 void interp_atomic_unlock(InterpCPU *cpu);
@@ -412,7 +432,12 @@ enum {
 bool interp_rdmsr(InterpCPU *cpu, uint32_t index, uint64_t *value);
 bool interp_wrmsr(InterpCPU *cpu, uint32_t index, uint64_t value);
 uint64_t interp_read_tsc(InterpCPU *cpu);
+/* The guest TSC frequency (CPUID 0x15/0x16 advertise it). */
+#define INTERP_TSC_HZ 1000000000ULL
 int64_t interp_clock_ns(InterpCPU *cpu);
+
+/* x87 power-on state (ops-fpu.c). */
+void interp_fpu_reset(InterpCPU *cpu);
 
 /* Logging (disas.c). */
 /* -d in_asm: a newly translated block, disassembled with capstone. */

@@ -15,7 +15,10 @@
  *    r,imm (B0+r/B8+r) and the moffs forms (A0-A3) likewise become E,I /
  *    E,G / G,E shapes; moffs is D_MEM with base and index REG_NONE.
  *  - Opcode-register forms (50+r PUSH, 58+r POP, 90+r XCHG, C8+r BSWAP):
- *    the register is in `reg`.
+ *    the register is in `reg`. PUSH/POP r (50+r/58+r) also set rm = reg
+ *    with D_MEM clear, and XCHG 90+r sets rm = R_EAX, so that handlers
+ *    treat them like FF /6, 8F /0 and 87 /r (operand in r/m). 90 without
+ *    REX.B is OP_nop (F3 90: OP_pause).
  *  - 8-bit operands: `reg`/`rm` are REG8 numbers: 0-15 the low byte of
  *    that register, 16-19 AH, CH, DH, BH (no REX prefix, codes 4-7).
  *  - Immediates are sign- or zero-extended to 64 bits as the SDM gives
@@ -35,6 +38,9 @@
  *  - CMPXCHG8B with REX.W (CMPXCHG16B): opsize 8 means the 16-byte form.
  *  - ENTER: imm = frame size, imm2 = nesting level. Far pointers
  *    (EA/9A): imm = offset, imm2 = selector. RET/RETF imm16: imm.
+ *  - decode.h details the rest (when D_IMM/D_SEG_OVR are set, operand
+ *    sizes of near branches in 64-bit mode and of system instructions,
+ *    opcode-register forms) and lists the ops that end a block.
  */
 #ifndef LEMU_ACCEL_INTERP_INSN_H
 #define LEMU_ACCEL_INTERP_INSN_H
@@ -234,7 +240,9 @@ static inline const DecodedInsn *insn_end_block(InterpCPU *cpu, uint64_t rip)
     X(swapgs, system) X(syscall, system) X(sysret, system)               \
     X(sysenter, system) X(sysexit, system) X(rdfsbase, system)           \
     X(rdgsbase, system) X(wrfsbase, system) X(wrgsbase, system)          \
-    X(fwait, system) X(fpu, system)
+    X(fwait, system)                                                     \
+    /* ops-fpu.c */                                                      \
+    X(fpu, fpu)
 
 enum {
 #define INTERP_OP_ENUM(name, file) OP_##name,
@@ -259,7 +267,8 @@ typedef struct InterpOpEntry {
 extern const InterpOpEntry interp_ops_alu[], interp_ops_data[],
     interp_ops_branch[], interp_ops_muldiv[], interp_ops_shift[],
     interp_ops_bit[], interp_ops_string[], interp_ops_bcd[],
-    interp_ops_atomic[], interp_ops_seg[], interp_ops_system[];
+    interp_ops_atomic[], interp_ops_seg[], interp_ops_system[],
+    interp_ops_fpu[];
 
 /* Fills s->op_fn from the tables (ops-table.c). */
 void interp_ops_fill(InterpShared *s);

@@ -7,7 +7,7 @@
 static const InterpOpEntry *const interp_op_tables[] = {
     interp_ops_alu, interp_ops_data, interp_ops_branch, interp_ops_muldiv,
     interp_ops_shift, interp_ops_bit, interp_ops_string, interp_ops_bcd,
-    interp_ops_atomic, interp_ops_seg, interp_ops_system,
+    interp_ops_atomic, interp_ops_seg, interp_ops_system, interp_ops_fpu,
 };
 
 static const char *const interp_op_names[] = {

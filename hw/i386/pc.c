@@ -1,9 +1,11 @@
 /*
  * The "pc" machine: an i440FX-era PC without firmware. Guest RAM from 0
  * with the 640 KiB-1 MiB hole, up to 3 GiB below 4 GiB and the rest above;
- * COM1-COM4, RTC/CMOS, i8042, port 0x80, the PCI host bridge, and the
- * 8259/8254 in userspace when the accelerator has no irqchip of its own.
- * Boot is direct: -kernel (bzImage or multiboot) or -device loader.
+ * COM1-COM4, RTC/CMOS, i8042, port 0x80, the PCI host bridge, and, when
+ * the accelerator has no irqchip of its own, the interrupt controllers in
+ * userspace: the 8259 pair, the 8254, one local APIC per vCPU on an APIC
+ * bus and the IOAPIC. Boot is direct: -kernel (bzImage or multiboot) or
+ * -device loader.
  */
 #include <errno.h>
 #include <string.h>
@@ -11,7 +13,9 @@
 #include "lemu/hw/i386/pc.h"
 #include "lemu/hw/i386/acpi.h"
 #include "lemu/hw/i386/boot.h"
+#include "lemu/hw/intc/apic.h"
 #include "lemu/hw/intc/i8259.h"
+#include "lemu/hw/intc/ioapic.h"
 #include "lemu/hw/qdev.h"
 #include "lemu/chardev/chardev.h"
 #include "lemu/system/machine.h"
@@ -90,9 +94,93 @@ static Device *pc_create_device(Machine *m, const char *name,
     return device_realize(dev, errp) ? dev : NULL;
 }
 
+/*
+ * The board's own state: the userspace interrupt controllers (all NULL
+ * when the accelerator has its own irqchip) and how they are wired.
+ */
+typedef struct PcMachine {
+    Machine *machine;
+    I8259State *pic;
+    IoapicState *ioapic;
+    ApicBus *apic_bus;
+    ApicState *apic[LEMU_MAX_VCPUS];   /* local APIC of each vCPU */
+} PcMachine;
+
+/* The MADT's interrupt source override: the PIT's IRQ 0 is IOAPIC pin 2. */
+#define PC_IOAPIC_PIT_PIN   2
+
+static PcMachine *pc_machine(Machine *m)
+{
+    return m->board;
+}
+
+/* ISA IRQs (GSIs 0-15) go to both the 8259 and the IOAPIC, as on a PC
+ * chipset; whichever the guest programs delivers them. */
+static void pc_gsi_handler(void *opaque, int gsi, int level)
+{
+    PcMachine *pcms = opaque;
+
+    if (gsi < 0) {
+        return;
+    }
+    if (gsi < I8259_NR_IRQS) {
+        i8259_set_irq(pcms->pic, gsi, level);
+    }
+    ioapic_set_irq(pcms->ioapic, gsi == 0 ? PC_IOAPIC_PIT_PIN : gsi, level);
+}
+
+/*
+ * The 8259's INTR goes to LINT0 of the boot CPU's local APIC (ExtINT in
+ * virtual-wire mode). The boot CPU also looks at the 8259 itself while its
+ * APIC is disabled, as KVM and firmware leave it after reset (LINT0 is
+ * then the plain INTR pin), so wake it on a rising INTR.
+ */
+static void pc_pic_int_out(void *opaque, int n, int level)
+{
+    PcMachine *pcms = opaque;
+    Machine *m = pcms->machine;
+
+    if (pcms->apic[0]) {
+        apic_set_lint(pcms->apic[0], 0, level);
+    }
+    if (level && m->nr_vcpus > 0) {
+        vcpu_kick(m->vcpus[0]);
+    }
+}
+
+/* A local APIC's EOI of a level-triggered vector: the IOAPIC's Remote IRR. */
+static void pc_apic_eoi(void *opaque, uint8_t vector)
+{
+    ioapic_eoi(opaque, vector);
+}
+
+static bool pc_create_local_apics(Machine *m, PcMachine *pcms, GError **errp)
+{
+    unsigned n = MIN(m->cfg.smp, (unsigned)LEMU_MAX_VCPUS);
+
+    pcms->apic_bus = apic_bus_new();
+    for (unsigned i = 0; i < n; i++) {
+        char id[8];
+        const char *props[] = { "id", id, NULL };
+        Device *dev;
+
+        /* APIC ID = vCPU index, as the MADT says. */
+        snprintf(id, sizeof(id), "%u", i);
+        dev = pc_create_device(m, "apic", props, errp);
+        if (!dev) {
+            return false;
+        }
+        pcms->apic[i] = apic_from_device(dev);
+        apic_bus_attach(pcms->apic_bus, pcms->apic[i]);
+        apic_set_eoi_hook(pcms->apic[i], pc_apic_eoi, pcms->ioapic);
+    }
+    return true;
+}
+
 static bool pc_create_interrupt_controllers(Machine *m, GError **errp)
 {
-    Device *pic;
+    PcMachine *pcms = pc_machine(m);
+    Device *pic, *ioapic;
 
     if (m->accel && m->accel->has_irqchip) {
         return true;   /* PIC, IOAPIC, LAPIC and PIT are in the kernel */
@@ -101,9 +189,48 @@ static bool pc_create_interrupt_controllers(Machine *m, GError **errp)
     if (!pic) {
         return false;
     }
-    m->irq_route = i8259_gsi_handler;
-    m->irq_route_opaque = i8259_from_device(pic);
+    pcms->pic = i8259_from_device(pic);
+    ioapic = pc_create_device(m, "ioapic", NULL, errp);
+    if (!ioapic) {
+        return false;
+    }
+    pcms->ioapic = ioapic_from_device(ioapic);
+    if (!pc_create_local_apics(m, pcms, errp)) {
+        return false;
+    }
+    ioapic_set_deliver(pcms->ioapic, apic_bus_deliver, pcms->apic_bus);
+    i8259_connect_int_out(pcms->pic, (IrqLine){
+        .handler = pc_pic_int_out, .opaque = pcms, .n = 0 });
+    m->irq_route = pc_gsi_handler;
+    m->irq_route_opaque = pcms;
     return pc_create_device(m, "i8254", NULL, errp) != NULL;
+}
+
+ApicState *pc_cpu_apic(Machine *m, unsigned index)
+{
+    PcMachine *pcms = pc_machine(m);
+
+    return pcms && index < LEMU_MAX_VCPUS ? pcms->apic[index] : NULL;
+}
+
+I8259State *pc_pic(Machine *m)
+{
+    PcMachine *pcms = pc_machine(m);
+
+    return pcms ? pcms->pic : NULL;
+}
+
+void pc_machine_cleanup(Machine *m)
+{
+    PcMachine *pcms = pc_machine(m);
+
+    if (!pcms) {
+        return;
+    }
+    /* The devices are gone already (device_destroy_all). */
+    apic_bus_free(pcms->apic_bus);
+    g_free(pcms);
+    m->board = NULL;
 }
 
 static bool pc_create_serial_ports(Machine *m, GError **errp)
@@ -167,7 +294,10 @@ bool pc_machine_init(Machine *m, GError **errp)
     static const char *const board_devices[] = {
         "mc146818rtc", "i8042", "port80", "i440FX-pcihost", "acpi-pm",
     };
+    PcMachine *pcms = g_new0(PcMachine, 1);
 
+    pcms->machine = m;
+    m->board = pcms;
     if (!pc_create_interrupt_controllers(m, errp)) {
         return false;
     }

@@ -75,4 +75,12 @@ InterpExit interp_cpu_exec(InterpCPU *cpu, uint64_t max_insns);
 /* Any thread: makes interp_cpu_exec return INTERP_EXIT_REQUEST soon. */
 void interp_cpu_request_exit(InterpCPU *cpu);
 
+/*
+ * Any thread: guest RAM [gpa, gpa + len) was written other than by a
+ * vCPU's own stores (device DMA, a loader, the monitor): translated code
+ * there is dropped, and every vCPU decodes the new bytes from its next
+ * block on. Cheap when the range holds no code.
+ */
+void interp_notify_ram_written(InterpShared *s, uint64_t gpa, uint64_t len);
+
 #endif

@@ -9,6 +9,8 @@
 #include <glib.h>
 
 typedef struct Machine Machine;
+typedef struct ApicState ApicState;
+typedef struct I8259State I8259State;
 
 /* Memory map of the pc machine. */
 #define PC_LOW_RAM_END      0xa0000ULL     /* 640 KiB */
@@ -22,5 +24,15 @@ bool pc_memory_init(Machine *m, GError **errp);
 /* Builds the devices and boot images (after the accelerator, which
  * decides whether the interrupt controllers live in userspace). */
 bool pc_machine_init(Machine *m, GError **errp);
+/* Frees the board's own state, after the devices are destroyed. */
+void pc_machine_cleanup(Machine *m);
+
+/*
+ * The userspace interrupt controllers the board built for an accelerator
+ * without irqchip (the interpreter): the local APIC of vCPU @index and the
+ * 8259 pair. NULL when there are none.
+ */
+ApicState *pc_cpu_apic(Machine *m, unsigned index);
+I8259State *pc_pic(Machine *m);
 
 #endif
