@@ -357,6 +357,9 @@ static void bc_specialise(InterpCPU *cpu, DecodedInsn *d, bool last)
     if (!h) {
         h = interp_specialise_branch(cpu, d, last);
     }
+    if (!h) {
+        h = interp_specialise_fast(cpu, d);
+    }
     if (h) {
         d->fn = h;
     }

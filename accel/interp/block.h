@@ -228,8 +228,12 @@ static inline bool interp_async_events(InterpCPU *cpu)
 {
     InterpBC *bc = interp_bc(cpu);
 
+    /* A pending IRQ matters only with IF set: a guest that runs with
+     * interrupts off and an INTR line up must not lose chaining. STI,
+     * POPF and IRET end their block, so a change of IF is seen. */
     return (__atomic_load_n(&cpu->exit_request, __ATOMIC_RELAXED) |
-            __atomic_load_n(&cpu->irq_pending, __ATOMIC_RELAXED) |
+            (__atomic_load_n(&cpu->irq_pending, __ATOMIC_RELAXED) &
+             (int)(cpu->rflags >> 9)) |
             __atomic_load_n(&cpu->nmi_pending, __ATOMIC_RELAXED)) ||
            bc->epoch != __atomic_load_n(bc->shared_epoch, __ATOMIC_RELAXED);
 }
@@ -624,6 +628,8 @@ InsnHandler interp_specialise_alu(InterpCPU *cpu, const DecodedInsn *d);
 InsnHandler interp_specialise_data(InterpCPU *cpu, const DecodedInsn *d);
 InsnHandler interp_specialise_branch(InterpCPU *cpu, const DecodedInsn *d,
                                      bool last);
+/* ops-fast.c: shifts, IMUL, NEG/NOT, MOVSXD, CMOVcc. */
+InsnHandler interp_specialise_fast(InterpCPU *cpu, const DecodedInsn *d);
 /* A handler doing @d and the Jcc that follows it (d + 1, whose target
  * is valid), or NULL when @d has no fused form. */
 InsnHandler interp_fuse_alu_jcc(InterpCPU *cpu, const DecodedInsn *d);

@@ -142,7 +142,10 @@ typedef struct InterpTLBEntry {
     uintptr_t addend;
     uint64_t phys;            /* guest physical address of the page */
     uint64_t flags;           /* mmu.c's: global page, ... */
-} InterpTLBEntry;
+    /* Padding to a cache line: the fast paths index with a shift, and
+     * an entry never straddles two lines. */
+    uint64_t pad[2];
+} __attribute__((aligned(64))) InterpTLBEntry;
 
 /* Access kinds for the slow paths and segment checks. */
 enum { ACC_READ = 0, ACC_WRITE = 1, ACC_EXEC = 2 };
