@@ -324,6 +324,7 @@ void interp_bc_flush(InterpCPU *cpu)
     }
     bc_free_list(bc->dead);
     bc->dead = NULL;
+    bc->flushes++;
     memset(bc->jc, 0, sizeof(bc->jc));
     bc->nr_blocks = 0;
     bc->bytes = 0;
@@ -340,6 +341,14 @@ void interp_bc_free(InterpCPU *cpu)
     interp_bc_flush(cpu);
     g_free(cpu->bc);
     cpu->bc = NULL;
+}
+
+const DecodedInsn *interp_generic_cur(InterpCPU *cpu, const DecodedInsn *d)
+{
+    InsnHandler fn = cpu->shared->op_fn[d->op];
+
+    cpu->cur = d;
+    return fn ? fn(cpu, d) : cpu->shared->op_fn[OP_ud](cpu, d);
 }
 
 /* Picks the specialised handler of a hot operation, if there is one. */
@@ -370,7 +379,7 @@ static void bc_specialise(InterpCPU *cpu, DecodedInsn *d, bool last)
  * operation fused with a final Jcc), or at the end marker; not after
  * instructions that change the mode, a mapping or the interrupt state.
  */
-static const DecodedInsn *bc_chain_end(InterpBlock *b, bool fused)
+static const DecodedInsn *bc_chain_end(InterpCPU *cpu, InterpBlock *b)
 {
     const DecodedInsn *last = &b->insns[b->n_insns - 1];
 
@@ -379,7 +388,10 @@ static const DecodedInsn *bc_chain_end(InterpBlock *b, bool fused)
     }
     switch (last->op) {
     case OP_jcc:
-        return fused ? last - 1 : last;
+        /* A specialised Jcc goes on into the end marker when not taken
+         * (and leaves by its own link when taken). */
+        return interp_branch_ok(cpu, last->imm) ?
+               &b->insns[b->n_insns] : last;
     case OP_jmp:
     case OP_jmp_rm:
     case OP_call:
@@ -416,8 +428,7 @@ static InterpBlock *bc_build(InterpCPU *cpu, uint64_t pc, uint64_t key,
     uint64_t rip = cpu->rip, lin = pc;
     uint64_t rip_mask = cpu->code_bits == 64 ? ~0ULL :
                         cpu->code_bits == 32 ? 0xffffffffULL : 0xffffULL;
-    unsigned n = 0, log_len = 0;
-    bool fused = false;
+    unsigned n = 0, log_len = 0, exit_limit;
     InterpBlock *b;
     size_t size;
 
@@ -451,6 +462,12 @@ static InterpBlock *bc_build(InterpCPU *cpu, uint64_t pc, uint64_t key,
         }
         len = interp_decode(cpu, bytes, MIN(avail, INTERP_MAX_INSN_LEN),
                             rip, d);
+        if (len == 0 && avail < INTERP_MAX_INSN_LEN && n > 0) {
+            /* An instruction that goes on in the next page starts a block
+             * of its own: the others stay in one page, so that the jump
+             * cache and chaining take them. */
+            break;
+        }
         if (len == 0 && avail < INTERP_MAX_INSN_LEN) {
             /* The instruction goes on in the next page. */
             uint64_t lin2 = (lin + avail) & cpu->lin_mask;
@@ -506,23 +523,65 @@ static InterpBlock *bc_build(InterpCPU *cpu, uint64_t pc, uint64_t key,
         n++;
         rip = (rip + len) & rip_mask;
         lin = (lin + len) & cpu->lin_mask;
-        if (interp_decode_ends_block(d) || straddle || !cached ||
-            (lin & (INTERP_PAGE_SIZE - 1)) == 0) {
+        /* A Jcc whose target needs no check does not end the block: the
+         * handler leaves when it is taken (insn_side_exit). */
+        if ((interp_decode_ends_block(d) &&
+             !(d->op == OP_jcc && interp_branch_ok(cpu, d->imm))) ||
+            straddle || !cached || (lin & (INTERP_PAGE_SIZE - 1)) == 0) {
             break;
         }
     }
     for (unsigned i = 0; i < n; i++) {
         bc_specialise(cpu, &insns[i], i == n - 1);
     }
-    /* A flag-setting operation and the Jcc that ends the block run as
-     * one handler. */
-    if (n >= 2 && insns[n - 1].op == OP_jcc &&
-        insns[n - 1].fn != cpu->shared->op_fn[OP_jcc]) {
-        InsnHandler f = interp_fuse_alu_jcc(cpu, &insns[n - 2]);
+    /* A flag-setting operation and the Jcc after it run as one handler;
+     * a specialised Jcc keeps the block it leaves for in `disp`. */
+    exit_limit = n;
+    for (unsigned i = 0; i < n; i++) {
+        if (insns[i].op != OP_jcc ||
+            insns[i].fn == cpu->shared->op_fn[OP_jcc]) {
+            continue;
+        }
+        insns[i].disp = (uintptr_t)&interp_bc_no_block;
+        if (i + 1 < n && exit_limit == n) {
+            exit_limit = i + 1;
+        }
+        if (i >= 1 && insns[i - 1].op != OP_jcc) {
+            InsnHandler f = interp_fuse_alu_jcc(cpu, &insns[i - 1]);
 
-        if (f) {
-            insns[n - 2].fn = f;
-            fused = true;
+            if (f) {
+                insns[i - 1].fn = f;
+            }
+        }
+    }
+    /* Flags that a later instruction overwrites before anything reads
+     * them or can fault need no record (the block's end reads all). */
+    {
+        bool live = true;
+
+        for (unsigned i = n; i-- > 0;) {
+            int fx = interp_flags_effect(&insns[i]);
+
+            if (fx == FX_KILL) {
+                InsnHandler h = live ? NULL :
+                                interp_noflags_handler(cpu, &insns[i]);
+
+                if (h) {
+                    insns[i].fn = h;
+                }
+                live = false;
+            } else if (fx != FX_NONE) {
+                live = true;
+            }
+        }
+    }
+    /* The specialised handlers (and chaining into a block) run on into
+     * the next instruction without setting cpu->cur: the generic ones
+     * get it set. */
+    for (unsigned i = 0; i < n; i++) {
+        if (insns[i].fn == cpu->shared->op_fn[insns[i].op] ||
+            insns[i].fn == cpu->shared->op_fn[OP_ud]) {
+            insns[i].fn = interp_generic_cur;
         }
     }
     insns[n] = (DecodedInsn) {
@@ -549,11 +608,15 @@ static InterpBlock *bc_build(InterpCPU *cpu, uint64_t pc, uint64_t key,
     b->hash_next = NULL;
     b->next[0] = b->next[1] = &interp_bc_no_block;
     b->n_insns = n;
+    b->exit_limit = exit_limit;
     b->size = size;
     memcpy(b->insns, insns, (n + 1) * sizeof(DecodedInsn));
     b->code_len = log_len;
     memcpy(bc_block_code(b), bc->log_bytes, log_len);
-    b->chain_end = cached ? bc_chain_end(b, fused) : NULL;
+    b->chain_end = cached ? bc_chain_end(cpu, b) : NULL;
+    if (b->chain_end == &b->insns[n]) {
+        b->insns[n].fn = interp_block_end_chain();
+    }
     bc->insns_built += n;
     if (bc->log_in_asm) {
         interp_log_block(cpu, pc, bc->log_bytes, log_len);

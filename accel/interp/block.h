@@ -46,6 +46,8 @@ struct InterpBlock {
     InterpBlock *next[2];     /* &interp_bc_no_block when empty */
     const DecodedInsn *chain_end;     /* NULL: never chain from here */
     uint32_t n_insns;         /* instructions, without the end marker */
+    uint32_t exit_limit;      /* instructions up to the first Jcc that may
+                                 leave the block early (n_insns if none) */
     uint32_t size;            /* bytes allocated */
     uint32_t code_len;        /* bytes of guest code, kept after insns[] */
     DecodedInsn insns[];      /* n_insns + 1: the last is OP_block_end */
@@ -78,13 +80,14 @@ typedef struct InterpBC {
     const uint64_t *shared_epoch;     /* the InterpCode's epoch */
     bool force_slow;          /* every boundary takes the slow path:
                                  instruction budget or -d cpu */
-    unsigned chain_max;       /* blocks a run of the loop may chain */
-    unsigned chain_left;      /* of those, left in this run */
+    unsigned chain_max;       /* blocks a run of the loop may chain
+                                 (cpu->chain_left: left in this run) */
     bool log_cpu;             /* -d cpu */
     bool log_in_asm;          /* -d in_asm */
     bool atomic_held;         /* interp_atomic_lock taken by a handler of
                                  the executor core: released on a fault */
     uint64_t insns_built;     /* statistics */
+    uint64_t flushes;         /* interp_bc_flush calls: every block freed */
     DecodedInsn scratch[BC_MAX_INSNS + 1];
     uint8_t log_bytes[BC_MAX_INSNS * 15];
 } InterpBC;
@@ -164,13 +167,27 @@ static inline bool bc_gen_ok(const InterpBlock *b)
  * check. */
 extern InterpBlock interp_bc_no_block;
 
-/* Remembers @b as a successor of @prev when chaining from one to the
- * other needs no check beyond the page generation. */
+/*
+ * Whether @b may be chained from @prev with no check at all: same page,
+ * same generation of it, same mode. insn_chain and insn_side_exit then
+ * follow the link without looking at the page: @b can only be stale when
+ * @prev is, and this vCPU's own writes to the code of a running block
+ * end that block right after the writing instruction; writes of other
+ * agents are seen at the run loop's lookup, at most chain_max blocks
+ * later.
+ */
+static inline bool bc_linkable(const InterpBlock *prev, const InterpBlock *b)
+{
+    return b->page[0] == prev->page[0] && !b->page[1] &&
+           b->gen[0] == prev->gen[0] &&
+           ((b->pc ^ prev->pc) & INTERP_PAGE_MASK) == 0 &&
+           b->key == prev->key && b->cs_base == prev->cs_base;
+}
+
+/* Remembers @b as a successor of @prev (which ended at its chain end). */
 static inline void bc_link(InterpBlock *prev, InterpBlock *b)
 {
-    if (b->page[0] == prev->page[0] && !b->page[1] &&
-        ((b->pc ^ prev->pc) & INTERP_PAGE_MASK) == 0 &&
-        b->key == prev->key && b->cs_base == prev->cs_base) {
+    if (bc_linkable(prev, b)) {
         InterpBlock *n0 = prev->next[0];
 
         /* Slot 0 when free or stale, else slot 1. */
@@ -246,25 +263,48 @@ static inline bool interp_async_events(InterpCPU *cpu)
  * keeps the frames.
  */
 static inline __attribute__((always_inline)) const DecodedInsn *
-insn_chain(InterpCPU *cpu, uint64_t target)
+insn_chain(InterpCPU *cpu, const DecodedInsn *d, uint64_t target)
 {
-    InterpBC *bc = interp_bc(cpu);
     InterpBlock *b = cpu->cur_block, *n;
 
     cpu->rip = target;
-    if (__builtin_expect(--bc->chain_left == 0 || interp_async_events(cpu),
-                         0)) {
-        return NULL;
+    /* The asynchronous events wait for the run loop: at most chain_max
+     * blocks (see bc_link for the page generations). */
+    if (__builtin_expect(--cpu->chain_left == 0, 0)) {
+        goto out;
     }
     n = b->next[0];
-    if (!(n->rip == target && bc_gen_ok(n))) {
+    if (n->rip != target) {
         n = b->next[1];
-        if (!(n->rip == target && bc_gen_ok(n))) {
-            return NULL;
+        if (n->rip != target) {
+            goto out;
         }
     }
     cpu->cur_block = n;
-    cpu->cur = n->insns;
+    return n->insns[0].fn(cpu, n->insns);
+out:
+    /* The run loop links the next block when the block ended here. */
+    cpu->cur = d;
+    return NULL;
+}
+
+/*
+ * A specialised Jcc (@j) taken: its target is valid, and the block may go
+ * on after it when not taken. The block linked to this exit sits in
+ * j->disp (a Jcc has no memory operand; the builder sets it to
+ * &interp_bc_no_block, the run loop links it).
+ */
+static inline __attribute__((always_inline)) const DecodedInsn *
+insn_side_exit(InterpCPU *cpu, const DecodedInsn *j)
+{
+    InterpBlock *n = (InterpBlock *)(uintptr_t)j->disp;
+
+    cpu->rip = j->imm;
+    if (__builtin_expect(--cpu->chain_left == 0 || n->rip != j->imm, 0)) {
+        cpu->cur = j;
+        return NULL;
+    }
+    cpu->cur_block = n;
     return n->insns[0].fn(cpu, n->insns);
 }
 
@@ -389,12 +429,16 @@ static inline bool interp_canonical(uint64_t v)
  * indirect jump for the branch predictor). The depth is bounded by the
  * block length even where the compiler does not make it a jump. The run
  * loop single-steps with the generic handlers instead.
+ *
+ * cpu->cur is not kept up to date by the specialised handlers, which
+ * neither fault nor write code on their fast paths: whatever needs it
+ * sets it first (interp_generic, interp_generic_cur in front of every
+ * generic handler of a block, the slow paths, the chaining exits).
  */
 static inline __attribute__((always_inline)) const DecodedInsn *
 insn_next(InterpCPU *cpu, const DecodedInsn *d)
 {
     d++;
-    cpu->cur = d;
     return d->fn(cpu, d);
 }
 
@@ -518,7 +562,15 @@ static inline __attribute__((always_inline)) bool
 interp_fast_tlb(InterpCPU *cpu, uint64_t lin, unsigned size, bool write,
                 void **host)
 {
-    InterpTLBEntry *e = interp_tlb_entry(cpu, lin);
+    /* interp_tlb_entry, with the index scaled in one step when entries
+     * are a power of two in size. */
+    InterpTLBEntry *e =
+        (sizeof(InterpTLBEntry) & (sizeof(InterpTLBEntry) - 1)) ?
+        interp_tlb_entry(cpu, lin) :
+        (InterpTLBEntry *)((char *)cpu->tlb[cpu->mmu_idx] +
+                           ((lin >> (12 - __builtin_ctz(sizeof(InterpTLBEntry)))) &
+                            ((INTERP_TLB_SIZE - 1) *
+                             sizeof(InterpTLBEntry))));
 
     if ((write ? e->write_tag : e->read_tag) !=
         ((lin + size - 1) & INTERP_PAGE_MASK)) {
@@ -619,8 +671,14 @@ host_st(void *p, unsigned size, uint64_t v)
 static inline const DecodedInsn *interp_generic(InterpCPU *cpu,
                                                 const DecodedInsn *d)
 {
+    cpu->cur = d;
     return cpu->shared->op_fn[d->op](cpu, d);
 }
+
+/* The handler the block builder puts in front of a generic one that a
+ * specialised handler may run into: sets cpu->cur, then runs it (#UD for
+ * an operation without handler). */
+const DecodedInsn *interp_generic_cur(InterpCPU *cpu, const DecodedInsn *d);
 
 /* Each returns a handler for @d specialised under the current mode (the
  * block key), or NULL to keep the generic one. */
@@ -630,6 +688,15 @@ InsnHandler interp_specialise_branch(InterpCPU *cpu, const DecodedInsn *d,
                                      bool last);
 /* ops-fast.c: shifts, IMUL, NEG/NOT, MOVSXD, CMOVcc. */
 InsnHandler interp_specialise_fast(InterpCPU *cpu, const DecodedInsn *d);
+/* What an instruction does to the arithmetic flags, for the builder's
+ * liveness pass: FX_KILL writes all six without reading any and cannot
+ * fault; FX_NONE neither reads nor writes them and cannot fault. */
+enum { FX_OTHER, FX_KILL, FX_NONE };
+int interp_flags_effect(const DecodedInsn *d);
+/* A handler for the FX_KILL @d that records no flags, or NULL. */
+InsnHandler interp_noflags_handler(InterpCPU *cpu, const DecodedInsn *d);
+/* The end marker's handler for a block whose chain end it is. */
+InsnHandler interp_block_end_chain(void);
 /* A handler doing @d and the Jcc that follows it (d + 1, whose target
  * is valid), or NULL when @d has no fused form. */
 InsnHandler interp_fuse_alu_jcc(InterpCPU *cpu, const DecodedInsn *d);

@@ -206,6 +206,7 @@ struct InterpCPU {
 
     const DecodedInsn *cur;   /* the instruction running; NULL outside a block */
     InterpBlock *cur_block;
+    unsigned chain_left;      /* exec.c's: blocks this run may still chain */
 
     X86Segment segs[X86_NR_SEGS];
     X86Segment ldt, tr;
@@ -506,12 +507,9 @@ INTERP_DEFINE_ST(64)
 #undef INTERP_DEFINE_LD
 #undef INTERP_DEFINE_ST
 
-/* Loads and stores of @size (1, 2, 4, 8) bytes at offset @ea in @seg. */
-static inline uint64_t interp_read(InterpCPU *cpu, int seg, uint64_t ea,
-                                   unsigned size)
+/* Loads and stores of @size (1, 2, 4, 8) bytes at linear address @lin. */
+static inline uint64_t interp_ld(InterpCPU *cpu, uint64_t lin, unsigned size)
 {
-    uint64_t lin = interp_linear(cpu, seg, ea, size, ACC_READ);
-
     switch (size) {
     case 1: return interp_ld8(cpu, lin);
     case 2: return interp_ld16(cpu, lin);
@@ -520,17 +518,28 @@ static inline uint64_t interp_read(InterpCPU *cpu, int seg, uint64_t ea,
     }
 }
 
-static inline void interp_write(InterpCPU *cpu, int seg, uint64_t ea,
-                                unsigned size, uint64_t v)
+static inline void interp_st(InterpCPU *cpu, uint64_t lin, unsigned size,
+                             uint64_t v)
 {
-    uint64_t lin = interp_linear(cpu, seg, ea, size, ACC_WRITE);
-
     switch (size) {
     case 1: interp_st8(cpu, lin, v); break;
     case 2: interp_st16(cpu, lin, v); break;
     case 4: interp_st32(cpu, lin, v); break;
     default: interp_st64(cpu, lin, v); break;
     }
+}
+
+/* The same at offset @ea in @seg. */
+static inline uint64_t interp_read(InterpCPU *cpu, int seg, uint64_t ea,
+                                   unsigned size)
+{
+    return interp_ld(cpu, interp_linear(cpu, seg, ea, size, ACC_READ), size);
+}
+
+static inline void interp_write(InterpCPU *cpu, int seg, uint64_t ea,
+                                unsigned size, uint64_t v)
+{
+    interp_st(cpu, interp_linear(cpu, seg, ea, size, ACC_WRITE), size, v);
 }
 
 /* The stack pointer as SS.B / 64-bit mode sees it. */

@@ -107,6 +107,18 @@ void interp_cpu_request_exit(InterpCPU *cpu)
 
 /* ---- the run loop ---- */
 
+/*
+ * Blocks a run of the loop may chain: the latency of the asynchronous
+ * events (insn_chain does not look at them), and the depth of the
+ * handlers' tail calls where the compiler keeps their frames (without
+ * optimisation, or with ASan).
+ */
+#if defined(__OPTIMIZE__) && !defined(__SANITIZE_ADDRESS__)
+#define INTERP_CHAIN_MAX 512
+#else
+#define INTERP_CHAIN_MAX 64
+#endif
+
 /* Runs the whole block. */
 static inline void run_block(InterpCPU *cpu, const InterpBlock *b)
 {
@@ -219,33 +231,65 @@ static inline bool boundary_needs_slow(InterpCPU *cpu, bool chained)
 static __attribute__((noinline)) InterpExit exec_loop(InterpCPU *cpu)
 {
     InterpBC *bc = interp_bc(cpu);
-    InterpBlock *prev = NULL;
+    InterpBlock *prev = NULL, *side_from = NULL;
+    DecodedInsn *side = NULL;
+    uint64_t flushes = 0;
 
     for (;;) {
         uint64_t limit = 0;
         InterpBlock *b;
 
-        if (__builtin_expect(boundary_needs_slow(cpu, prev != NULL), 0)) {
+        if (__builtin_expect(boundary_needs_slow(cpu, prev || side), 0)) {
             int r = boundary_slow(cpu, &limit);
 
             if (r >= 0) {
                 return (InterpExit)r;
             }
             prev = NULL;
+            side = NULL;
+        }
+        if (side) {
+            flushes = bc->flushes;
         }
         b = interp_bc_lookup(cpu, prev);
+        if (side) {
+            /* Link the Jcc that left side_from early (insn_side_exit),
+             * unless the lookup flushed the cache. */
+            if (flushes == bc->flushes && bc_linkable(side_from, b)) {
+                side->disp = (uintptr_t)b;
+            }
+            side = NULL;
+        }
         cpu->cur_block = b;
         if (__builtin_expect(limit == 0, 1)) {
-            bc->chain_left = bc->chain_max;
+            const DecodedInsn *cur;
+
+            cpu->chain_left = bc->chain_max;
             run_block(cpu, b);
             /* Maybe a later block, chained from the first. */
             b = cpu->cur_block;
-            prev = cpu->cur == b->chain_end ? b : NULL;
+            cur = cpu->cur;
+            prev = NULL;
+            if (cur == b->chain_end) {
+                prev = b;
+            } else if (b->chain_end && cur >= b->insns &&
+                       cur < b->insns + b->n_insns && cur->op == OP_jcc &&
+                       cur->fn != cpu->shared->op_fn[OP_jcc] &&
+                       cpu->rip == cur->imm) {
+                /* A specialised Jcc, taken. */
+                side = (DecodedInsn *)cur;
+                side_from = b;
+            }
             continue;
         }
         prev = NULL;
         if (limit > b->n_insns) {
             limit = b->n_insns;
+        }
+        /* Under a budget the instructions after a Jcc that may leave
+         * early run in the next round. */
+        if (limit > b->exit_limit) {
+            limit = b->exit_limit;
         }
         if (cpu->insn_bounded) {
             cpu->insn_budget -= limit;
@@ -269,7 +313,7 @@ static __attribute__((noinline)) InterpExit exec_loop(InterpCPU *cpu)
         if (limit == b->n_insns) {
             /* The whole block: the fast handlers count as well (no
              * chaining here: chain_left is 1 under a budget). */
-            bc->chain_left = 1;
+            cpu->chain_left = 1;
             run_block(cpu, b);
         } else {
             run_insns(cpu, b, limit);
@@ -317,7 +361,8 @@ InterpExit interp_cpu_exec(InterpCPU *cpu, uint64_t max_insns)
     interp_bc(cpu)->force_slow = cpu->insn_bounded ||
                                  interp_bc(cpu)->log_cpu;
     /* Chaining skips the boundary checks that force_slow asks for. */
-    interp_bc(cpu)->chain_max = interp_bc(cpu)->force_slow ? 1 : 64;
+    interp_bc(cpu)->chain_max = interp_bc(cpu)->force_slow ? 1 :
+                                INTERP_CHAIN_MAX;
     cpu->cur = NULL;
     if (cpu->shutdown) {
         return INTERP_EXIT_SHUTDOWN;

@@ -324,10 +324,23 @@ enum {
     F_NR,
 };
 
+/* Sizes 4 and 8, and 1 for CMP/TEST (low-byte registers only). */
 static ALWAYS_INLINE uint64_t reg_get(InterpCPU *cpu, unsigned r,
                                       unsigned size)
 {
-    return size == 8 ? cpu->regs[r] : (uint32_t)cpu->regs[r];
+    return size == 8 ? cpu->regs[r] : size == 4 ? (uint32_t)cpu->regs[r]
+                                                : (uint8_t)cpu->regs[r];
+}
+
+static ALWAYS_INLINE uint64_t imm_get(const DecodedInsn *d, unsigned size)
+{
+    return size == 8 ? d->imm : size == 4 ? (uint32_t)d->imm
+                                          : (uint8_t)d->imm;
+}
+
+static ALWAYS_INLINE unsigned size_s(unsigned size)
+{
+    return size == 8 ? 3 : size == 4 ? 2 : 0;
 }
 
 static ALWAYS_INLINE void reg_set(InterpCPU *cpu, unsigned r, unsigned size,
@@ -347,7 +360,7 @@ static ALWAYS_INLINE bool alu_fast_core(InterpCPU *cpu, const DecodedInsn *d,
                                         int kind, uint64_t *pa,
                                         uint64_t *pb, uint64_t *pr)
 {
-    unsigned s = size == 8 ? 3 : 2;
+    unsigned s = size_s(size);
     uint64_t a, b, cf = 0;
     void *p = NULL;
     AluResult res;
@@ -363,7 +376,7 @@ static ALWAYS_INLINE bool alu_fast_core(InterpCPU *cpu, const DecodedInsn *d,
         break;
     case F_RI:
         a = reg_get(cpu, d->rm, size);
-        b = size == 8 ? d->imm : (uint32_t)d->imm;
+        b = imm_get(d, size);
         break;
     case F_GM:
         if (!interp_fast_host(cpu, d, kind, size, false, &p)) {
@@ -377,8 +390,7 @@ static ALWAYS_INLINE bool alu_fast_core(InterpCPU *cpu, const DecodedInsn *d,
             return false;
         }
         a = host_ld(p, size);
-        b = form == F_MI ? (size == 8 ? d->imm : (uint32_t)d->imm)
-                         : reg_get(cpu, d->reg, size);
+        b = form == F_MI ? imm_get(d, size) : reg_get(cpu, d->reg, size);
         break;
     }
     if (op == ALU_INC || op == ALU_DEC) {
@@ -481,23 +493,28 @@ static ALWAYS_INLINE bool fused_cond(InterpCPU *cpu, int op, uint64_t a,
     return t ^ (cc & 1);
 }
 
-/* An ALU operation fused with the Jcc after it (d + 1), which ends the
- * block; the Jcc's target was checked when the block was built. When the
- * memory fast path fails, the operation runs alone and the Jcc after it. */
+/* An ALU operation fused with the Jcc after it (d + 1), whose target was
+ * checked when the block was built: the block goes on after the Jcc when
+ * it is not taken. When the memory fast path fails, the operation runs
+ * alone and the Jcc after it. */
 static ALWAYS_INLINE const DecodedInsn *alu_fused(InterpCPU *cpu,
                                                   const DecodedInsn *d,
                                                   int op, unsigned size,
-                                                  int form, int cc)
+                                                  int form, int kind,
+                                                  int cc)
 {
     const DecodedInsn *j = d + 1;
     uint64_t a, b, r;
     bool t;
 
-    if (!alu_fast_core(cpu, d, op, size, form, MK_ANY, &a, &b, &r)) {
+    if (!alu_fast_core(cpu, d, op, size, form, kind, &a, &b, &r)) {
         return interp_generic(cpu, d);
     }
-    t = fused_cond(cpu, op, a, b, r, size == 8 ? 3 : 2, cc);
-    return insn_chain(cpu, t ? j->imm : insn_next_rip(j));
+    t = fused_cond(cpu, op, a, b, r, size_s(size), cc);
+    if (t) {
+        return insn_side_exit(cpu, j);
+    }
+    return insn_next(cpu, j);
 }
 
 /* Register forms, and memory forms by address kind. */
@@ -536,6 +553,9 @@ DEF_FAST_OP(ALU_CMP)
 DEF_FAST_OP(ALU_TEST)
 DEF_FAST(ALU_INC, 4, F_RR, 0) DEF_FAST(ALU_INC, 8, F_RR, 0)
 DEF_FAST(ALU_DEC, 4, F_RR, 0) DEF_FAST(ALU_DEC, 8, F_RR, 0)
+/* CMP and TEST also on bytes (they write no register). */
+DEF_FAST_SIZE(ALU_CMP, 1)
+DEF_FAST_SIZE(ALU_TEST, 1)
 
 #define FAST_REG(OP, SIZE) { \
     fast_##OP##_##SIZE##_F_RR_0, fast_##OP##_##SIZE##_F_GR_0, \
@@ -559,15 +579,25 @@ static const InsnHandler alu_fast_mem[ALU_TEST + 1][2][3][MK_NR] = {
     FAST_OP_MEM(ALU_TEST),
 };
 
+/* Bytes: [CMP/TEST] */
+static const InsnHandler alu_fast_reg1[2][3] = {
+    FAST_REG(ALU_CMP, 1), FAST_REG(ALU_TEST, 1),
+};
+static const InsnHandler alu_fast_mem1[2][3][MK_NR] = {
+    FAST_MEMS(ALU_CMP, 1), FAST_MEMS(ALU_TEST, 1),
+};
+
 /*
  * Fused with a following Jcc, one handler per condition: the forms that
  * write no memory (a store could rewrite the Jcc itself).
  */
 #define DEF_FUSED_CC(OP, SIZE, FORM, CC) \
-static const DecodedInsn *fused_##OP##_##SIZE##_##FORM##_##CC( \
+    DEF_FUSED_K(OP, SIZE, FORM, CC, MK_ANY)
+#define DEF_FUSED_K(OP, SIZE, FORM, CC, KIND) \
+static const DecodedInsn *fused_##OP##_##SIZE##_##FORM##_##CC##KIND( \
     InterpCPU *cpu, const DecodedInsn *d) \
 { \
-    return alu_fused(cpu, d, OP, SIZE, FORM, CC); \
+    return alu_fused(cpu, d, OP, SIZE, FORM, KIND, CC); \
 }
 #define DEF_FUSED(OP, SIZE, FORM) \
     DEF_FUSED_CC(OP, SIZE, FORM, 0) DEF_FUSED_CC(OP, SIZE, FORM, 1) \
@@ -579,14 +609,22 @@ static const DecodedInsn *fused_##OP##_##SIZE##_##FORM##_##CC( \
     DEF_FUSED_CC(OP, SIZE, FORM, 12) DEF_FUSED_CC(OP, SIZE, FORM, 13) \
     DEF_FUSED_CC(OP, SIZE, FORM, 14) DEF_FUSED_CC(OP, SIZE, FORM, 15)
 #define FUSED(OP, SIZE, FORM) { \
-    fused_##OP##_##SIZE##_##FORM##_0, fused_##OP##_##SIZE##_##FORM##_1, \
-    fused_##OP##_##SIZE##_##FORM##_2, fused_##OP##_##SIZE##_##FORM##_3, \
-    fused_##OP##_##SIZE##_##FORM##_4, fused_##OP##_##SIZE##_##FORM##_5, \
-    fused_##OP##_##SIZE##_##FORM##_6, fused_##OP##_##SIZE##_##FORM##_7, \
-    fused_##OP##_##SIZE##_##FORM##_8, fused_##OP##_##SIZE##_##FORM##_9, \
-    fused_##OP##_##SIZE##_##FORM##_10, fused_##OP##_##SIZE##_##FORM##_11, \
-    fused_##OP##_##SIZE##_##FORM##_12, fused_##OP##_##SIZE##_##FORM##_13, \
-    fused_##OP##_##SIZE##_##FORM##_14, fused_##OP##_##SIZE##_##FORM##_15 }
+    fused_##OP##_##SIZE##_##FORM##_0MK_ANY, \
+    fused_##OP##_##SIZE##_##FORM##_1MK_ANY, \
+    fused_##OP##_##SIZE##_##FORM##_2MK_ANY, \
+    fused_##OP##_##SIZE##_##FORM##_3MK_ANY, \
+    fused_##OP##_##SIZE##_##FORM##_4MK_ANY, \
+    fused_##OP##_##SIZE##_##FORM##_5MK_ANY, \
+    fused_##OP##_##SIZE##_##FORM##_6MK_ANY, \
+    fused_##OP##_##SIZE##_##FORM##_7MK_ANY, \
+    fused_##OP##_##SIZE##_##FORM##_8MK_ANY, \
+    fused_##OP##_##SIZE##_##FORM##_9MK_ANY, \
+    fused_##OP##_##SIZE##_##FORM##_10MK_ANY, \
+    fused_##OP##_##SIZE##_##FORM##_11MK_ANY, \
+    fused_##OP##_##SIZE##_##FORM##_12MK_ANY, \
+    fused_##OP##_##SIZE##_##FORM##_13MK_ANY, \
+    fused_##OP##_##SIZE##_##FORM##_14MK_ANY, \
+    fused_##OP##_##SIZE##_##FORM##_15MK_ANY }
 
 /* Register forms (and loads) for every operation. */
 #define DEF_FUSED_REG(OP, SIZE) \
@@ -614,6 +652,97 @@ DEF_FUSED_RO(ALU_TEST, 4) DEF_FUSED_RO(ALU_TEST, 8)
 DEF_FUSED(ALU_INC, 4, F_RR) DEF_FUSED(ALU_INC, 8, F_RR)
 DEF_FUSED(ALU_DEC, 4, F_RR) DEF_FUSED(ALU_DEC, 8, F_RR)
 
+/* Bytes: the register forms of CMP and TEST (memory ones below). */
+DEF_FUSED(ALU_CMP, 1, F_RR) DEF_FUSED(ALU_CMP, 1, F_GR)
+DEF_FUSED(ALU_CMP, 1, F_RI)
+DEF_FUSED(ALU_TEST, 1, F_RR) DEF_FUSED(ALU_TEST, 1, F_GR)
+DEF_FUSED(ALU_TEST, 1, F_RI)
+
+/*
+ * CMP and TEST with a memory operand, by address kind: LBD, LBIS, LIS,
+ * LG, then ANY (every other kind; defined above for 4 and 8 bytes).
+ */
+#define DEF_FUSED_KCC(OP, SIZE, FORM, KIND) \
+    DEF_FUSED_K(OP, SIZE, FORM, 0, KIND) DEF_FUSED_K(OP, SIZE, FORM, 1, KIND) \
+    DEF_FUSED_K(OP, SIZE, FORM, 2, KIND) DEF_FUSED_K(OP, SIZE, FORM, 3, KIND) \
+    DEF_FUSED_K(OP, SIZE, FORM, 4, KIND) DEF_FUSED_K(OP, SIZE, FORM, 5, KIND) \
+    DEF_FUSED_K(OP, SIZE, FORM, 6, KIND) DEF_FUSED_K(OP, SIZE, FORM, 7, KIND) \
+    DEF_FUSED_K(OP, SIZE, FORM, 8, KIND) DEF_FUSED_K(OP, SIZE, FORM, 9, KIND) \
+    DEF_FUSED_K(OP, SIZE, FORM, 10, KIND) \
+    DEF_FUSED_K(OP, SIZE, FORM, 11, KIND) \
+    DEF_FUSED_K(OP, SIZE, FORM, 12, KIND) \
+    DEF_FUSED_K(OP, SIZE, FORM, 13, KIND) \
+    DEF_FUSED_K(OP, SIZE, FORM, 14, KIND) \
+    DEF_FUSED_K(OP, SIZE, FORM, 15, KIND)
+#define FUSED_KCC(OP, SIZE, FORM, KIND) { \
+    fused_##OP##_##SIZE##_##FORM##_0##KIND, \
+    fused_##OP##_##SIZE##_##FORM##_1##KIND, \
+    fused_##OP##_##SIZE##_##FORM##_2##KIND, \
+    fused_##OP##_##SIZE##_##FORM##_3##KIND, \
+    fused_##OP##_##SIZE##_##FORM##_4##KIND, \
+    fused_##OP##_##SIZE##_##FORM##_5##KIND, \
+    fused_##OP##_##SIZE##_##FORM##_6##KIND, \
+    fused_##OP##_##SIZE##_##FORM##_7##KIND, \
+    fused_##OP##_##SIZE##_##FORM##_8##KIND, \
+    fused_##OP##_##SIZE##_##FORM##_9##KIND, \
+    fused_##OP##_##SIZE##_##FORM##_10##KIND, \
+    fused_##OP##_##SIZE##_##FORM##_11##KIND, \
+    fused_##OP##_##SIZE##_##FORM##_12##KIND, \
+    fused_##OP##_##SIZE##_##FORM##_13##KIND, \
+    fused_##OP##_##SIZE##_##FORM##_14##KIND, \
+    fused_##OP##_##SIZE##_##FORM##_15##KIND }
+#define DEF_FUSED_MEMK(OP, SIZE, FORM) \
+    DEF_FUSED_KCC(OP, SIZE, FORM, MK_LBD) \
+    DEF_FUSED_KCC(OP, SIZE, FORM, MK_LBIS) \
+    DEF_FUSED_KCC(OP, SIZE, FORM, MK_LIS) \
+    DEF_FUSED_KCC(OP, SIZE, FORM, MK_LG)
+#define FUSED_MEMK(OP, SIZE, FORM) { \
+    FUSED_KCC(OP, SIZE, FORM, MK_LBD), FUSED_KCC(OP, SIZE, FORM, MK_LBIS), \
+    FUSED_KCC(OP, SIZE, FORM, MK_LIS), FUSED_KCC(OP, SIZE, FORM, MK_LG), \
+    FUSED_KCC(OP, SIZE, FORM, MK_ANY) }
+#define DEF_FUSED_MEMK_OP(OP, SIZE) \
+    DEF_FUSED_MEMK(OP, SIZE, F_GM) DEF_FUSED_MEMK(OP, SIZE, F_MR) \
+    DEF_FUSED_MEMK(OP, SIZE, F_MI)
+#define FUSED_MEMK_OP(OP, SIZE) { \
+    FUSED_MEMK(OP, SIZE, F_GM), FUSED_MEMK(OP, SIZE, F_MR), \
+    FUSED_MEMK(OP, SIZE, F_MI) }
+
+DEF_FUSED_MEMK_OP(ALU_CMP, 4) DEF_FUSED_MEMK_OP(ALU_CMP, 8)
+DEF_FUSED_MEMK_OP(ALU_TEST, 4) DEF_FUSED_MEMK_OP(ALU_TEST, 8)
+DEF_FUSED_MEMK_OP(ALU_CMP, 1) DEF_FUSED_MEMK_OP(ALU_TEST, 1)
+DEF_FUSED(ALU_CMP, 1, F_GM) DEF_FUSED(ALU_CMP, 1, F_MR)
+DEF_FUSED(ALU_CMP, 1, F_MI)
+DEF_FUSED(ALU_TEST, 1, F_GM) DEF_FUSED(ALU_TEST, 1, F_MR)
+DEF_FUSED(ALU_TEST, 1, F_MI)
+
+/* [CMP/TEST][size 4, 8, 1][form - F_GM][kind][cc] */
+static const InsnHandler alu_fused_mem[2][3][3][5][16] = {
+    { FUSED_MEMK_OP(ALU_CMP, 4), FUSED_MEMK_OP(ALU_CMP, 8),
+      FUSED_MEMK_OP(ALU_CMP, 1) },
+    { FUSED_MEMK_OP(ALU_TEST, 4), FUSED_MEMK_OP(ALU_TEST, 8),
+      FUSED_MEMK_OP(ALU_TEST, 1) },
+};
+
+/* Bytes, register forms: [CMP/TEST][form][cc] */
+static const InsnHandler alu_fused_reg1[2][3][16] = {
+    { FUSED(ALU_CMP, 1, F_RR), FUSED(ALU_CMP, 1, F_GR),
+      FUSED(ALU_CMP, 1, F_RI) },
+    { FUSED(ALU_TEST, 1, F_RR), FUSED(ALU_TEST, 1, F_GR),
+      FUSED(ALU_TEST, 1, F_RI) },
+};
+
+/* The kind index of alu_fused_mem. */
+static int fused_kind(int kind)
+{
+    switch (kind) {
+    case MK_LBD: return 0;
+    case MK_LBIS: return 1;
+    case MK_LIS: return 2;
+    case MK_LG: return 3;
+    default: return 4;
+    }
+}
+
 static const InsnHandler alu_fused_table[ALU_DEC + 1][2][F_NR][16] = {
     [ALU_ADD] = { FUSED_REG(ALU_ADD, 4), FUSED_REG(ALU_ADD, 8) },
     [ALU_OR] = { FUSED_REG(ALU_OR, 4), FUSED_REG(ALU_OR, 8) },
@@ -630,7 +759,16 @@ static const InsnHandler alu_fused_table[ALU_DEC + 1][2][F_NR][16] = {
  * or false. */
 static bool alu_shape(const DecodedInsn *d, int *op, int *form)
 {
-    if ((d->opsize != 4 && d->opsize != 8) || (d->flags & D_LOCK)) {
+    if (d->opsize == 1) {
+        /* CMP and TEST only, without AH-BH. */
+        if ((d->op != OP_cmp && d->op != OP_test) || d->reg >= REG8_AH ||
+            (!(d->flags & D_MEM) && d->rm >= REG8_AH)) {
+            return false;
+        }
+    } else if (d->opsize != 4 && d->opsize != 8) {
+        return false;
+    }
+    if (d->flags & D_LOCK) {
         return false;
     }
     switch (d->op) {
@@ -667,10 +805,23 @@ InsnHandler interp_fuse_alu_jcc(InterpCPU *cpu, const DecodedInsn *d)
 {
     int op, form;
 
+    int cc = (d + 1)->cc & 15;
+
     if (!alu_shape(d, &op, &form)) {
         return NULL;
     }
-    return alu_fused_table[op][d->opsize == 8][form][(d + 1)->cc & 15];
+    if ((op == ALU_CMP || op == ALU_TEST) &&
+        (form >= F_GM || d->opsize == 1)) {
+        int t = op == ALU_TEST;
+
+        if (form < F_GM) {
+            return alu_fused_reg1[t][form][cc];
+        }
+        return alu_fused_mem[t][d->opsize == 4 ? 0 : d->opsize == 8 ? 1 : 2]
+                            [form - F_GM][fused_kind(interp_mem_kind(cpu, d))]
+                            [cc];
+    }
+    return alu_fused_table[op][d->opsize == 8][form][cc];
 }
 
 InsnHandler interp_specialise_alu(InterpCPU *cpu, const DecodedInsn *d)
@@ -680,6 +831,14 @@ InsnHandler interp_specialise_alu(InterpCPU *cpu, const DecodedInsn *d)
 
     if (!alu_shape(d, &op, &form)) {
         return NULL;
+    }
+    if (d->opsize == 1) {
+        int t = op == ALU_TEST;
+
+        if (form >= F_GM) {
+            return alu_fast_mem1[t][form - F_GM][interp_mem_kind(cpu, d)];
+        }
+        return alu_fast_reg1[t][form];
     }
     if (form >= F_GM) {
         return alu_fast_mem[op][q][form - F_GM][interp_mem_kind(cpu, d)];

@@ -18,27 +18,6 @@ static inline unsigned size_index(unsigned size)
     return __builtin_ctz(size);
 }
 
-static inline uint64_t lin_load(InterpCPU *cpu, uint64_t lin, unsigned size)
-{
-    switch (size) {
-    case 1: return interp_ld8(cpu, lin);
-    case 2: return interp_ld16(cpu, lin);
-    case 4: return interp_ld32(cpu, lin);
-    default: return interp_ld64(cpu, lin);
-    }
-}
-
-static inline void lin_store(InterpCPU *cpu, uint64_t lin, unsigned size,
-                             uint64_t v)
-{
-    switch (size) {
-    case 1: interp_st8(cpu, lin, v); break;
-    case 2: interp_st16(cpu, lin, v); break;
-    case 4: interp_st32(cpu, lin, v); break;
-    default: interp_st64(cpu, lin, v); break;
-    }
-}
-
 /* The load of an unlocked read-modify-write: the bytes are translated
  * for writing first, so that a fault has the error code and CR2 of a
  * write, as on hardware. */
@@ -49,7 +28,7 @@ static uint64_t rmw_load(InterpCPU *cpu, uint64_t lin, unsigned size)
     if (!interp_fast_tlb(cpu, lin, size, true, &p)) {
         interp_probe_write(cpu, lin, size);
     }
-    return lin_load(cpu, lin, size);
+    return interp_ld(cpu, lin, size);
 }
 
 /* ---- CMPXCHG ---- */
@@ -106,15 +85,15 @@ const DecodedInsn *op_cmpxchg(InterpCPU *cpu, const DecodedInsn *d)
             old = host_cmpxchg(p, size, acc, src);
         } else {
             interp_locked_begin(cpu);
-            old = lin_load(cpu, lin, size);
-            lin_store(cpu, lin, size, old == acc ? src : old);
+            old = interp_ld(cpu, lin, size);
+            interp_st(cpu, lin, size, old == acc ? src : old);
             interp_locked_end(cpu);
         }
     } else {
         uint64_t lin = interp_linear(cpu, d->seg, insn_ea(cpu, d), size,
                                      ACC_WRITE);
         old = rmw_load(cpu, lin, size);
-        lin_store(cpu, lin, size, old == acc ? src : old);
+        interp_st(cpu, lin, size, old == acc ? src : old);
     }
     if (old != acc) {
         insn_set_reg(cpu, R_EAX, size, old);
@@ -269,14 +248,14 @@ const DecodedInsn *op_xadd(InterpCPU *cpu, const DecodedInsn *d)
                 old = host_fetch_add(p, size, src);
             } else {
                 interp_locked_begin(cpu);
-                old = lin_load(cpu, lin, size);
-                lin_store(cpu, lin, size, old + src);
+                old = interp_ld(cpu, lin, size);
+                interp_st(cpu, lin, size, old + src);
                 interp_locked_end(cpu);
             }
         } else {
             uint64_t lin = interp_linear(cpu, d->seg, ea, size, ACC_WRITE);
             old = rmw_load(cpu, lin, size);
-            lin_store(cpu, lin, size, old + src);
+            interp_st(cpu, lin, size, old + src);
         }
         sum = old + src;
         insn_set_reg(cpu, d->reg, size, old);

@@ -46,27 +46,6 @@ static inline uint64_t bit_apply(int kind, uint64_t v, uint64_t m)
     }
 }
 
-static inline uint64_t lin_load(InterpCPU *cpu, uint64_t lin, unsigned size)
-{
-    switch (size) {
-    case 1: return interp_ld8(cpu, lin);
-    case 2: return interp_ld16(cpu, lin);
-    case 4: return interp_ld32(cpu, lin);
-    default: return interp_ld64(cpu, lin);
-    }
-}
-
-static inline void lin_store(InterpCPU *cpu, uint64_t lin, unsigned size,
-                             uint64_t v)
-{
-    switch (size) {
-    case 1: interp_st8(cpu, lin, v); break;
-    case 2: interp_st16(cpu, lin, v); break;
-    case 4: interp_st32(cpu, lin, v); break;
-    default: interp_st64(cpu, lin, v); break;
-    }
-}
-
 /* LOCK BTS/BTR/BTC: the old value, after an atomic update. */
 static uint64_t bit_locked(InterpCPU *cpu, int kind, int seg, uint64_t ea,
                            unsigned size, uint64_t m)
@@ -102,8 +81,8 @@ static uint64_t bit_locked(InterpCPU *cpu, int kind, int seg, uint64_t ea,
     }
     /* Not plain RAM in one page: serialise with the other vCPUs. */
     interp_locked_begin(cpu);
-    old = lin_load(cpu, lin, size);
-    lin_store(cpu, lin, size, bit_apply(kind, old, m));
+    old = interp_ld(cpu, lin, size);
+    interp_st(cpu, lin, size, bit_apply(kind, old, m));
     interp_locked_end(cpu);
     return old;
 }
@@ -147,8 +126,8 @@ static const DecodedInsn *bit_op(InterpCPU *cpu, const DecodedInsn *d,
             if (!interp_fast_tlb(cpu, lin, size, true, &p)) {
                 interp_probe_write(cpu, lin, size);
             }
-            old = lin_load(cpu, lin, size);
-            lin_store(cpu, lin, size, bit_apply(kind, old, m));
+            old = interp_ld(cpu, lin, size);
+            interp_st(cpu, lin, size, bit_apply(kind, old, m));
         }
     }
     set_eflags(cpu, (interp_compute_oszapc(cpu) & ~RFLAGS_CF) |

@@ -16,6 +16,7 @@ const DecodedInsn *op_ud(InterpCPU *cpu, const DecodedInsn *d)
 
 const DecodedInsn *op_block_end(InterpCPU *cpu, const DecodedInsn *d)
 {
+    cpu->cur = d;     /* reached from a specialised handler too */
     return insn_end_block(cpu, d->rip);
 }
 
@@ -121,11 +122,14 @@ const DecodedInsn *op_jcxz(InterpCPU *cpu, const DecodedInsn *d)
 #define DEF(name) \
 static const DecodedInsn *name(InterpCPU *cpu, const DecodedInsn *d)
 
+/* The block goes on after a Jcc not taken (the end marker chains). */
 #define DEF_JCC(cc) \
 DEF(jcc_##cc) \
 { \
-    return insn_chain(cpu, cc_fast_test(cpu, cc) ? d->imm \
-                                                     : insn_next_rip(d)); \
+    if (cc_fast_test(cpu, cc)) { \
+        return insn_side_exit(cpu, d); \
+    } \
+    return insn_next(cpu, d); \
 }
 
 DEF_JCC(CC_O) DEF_JCC(CC_NO) DEF_JCC(CC_B) DEF_JCC(CC_AE)
@@ -140,9 +144,20 @@ static const InsnHandler jcc_fast[16] = {
     jcc_CC_L, jcc_CC_GE, jcc_CC_LE, jcc_CC_G,
 };
 
+/* The end marker of a block that may chain on (its chain end). */
+DEF(block_end_chain)
+{
+    return insn_chain(cpu, d, d->rip);
+}
+
+InsnHandler interp_block_end_chain(void)
+{
+    return block_end_chain;
+}
+
 DEF(jmp_fast)
 {
-    return insn_chain(cpu, d->imm);
+    return insn_chain(cpu, d, d->imm);
 }
 
 DEF(loop_fast)
@@ -150,7 +165,7 @@ DEF(loop_fast)
     uint64_t count = (cpu->regs[R_ECX] - 1) & insn_size_mask(d->addrsize);
 
     insn_set_reg(cpu, R_ECX, d->addrsize, count);
-    return insn_chain(cpu, count ? d->imm : insn_next_rip(d));
+    return insn_chain(cpu, d, count ? d->imm : insn_next_rip(d));
 }
 
 /* CALL rel and RET with a 64-bit or 32-bit stack (size = stack width). */
@@ -163,6 +178,7 @@ static ALWAYS_INLINE const DecodedInsn *call_fast(InterpCPU *cpu,
     void *p;
 
     if (!interp_fast_stack(cpu, sp, size, true, &p)) {
+        cpu->cur = d;
         return op_call(cpu, d);
     }
     host_st(p, size, insn_next_rip(d));
@@ -171,7 +187,7 @@ static ALWAYS_INLINE const DecodedInsn *call_fast(InterpCPU *cpu,
     } else {
         cpu->regs[R_ESP] = (cpu->regs[R_ESP] & ~0xffffffffULL) | sp;
     }
-    return insn_chain(cpu, d->imm);
+    return insn_chain(cpu, d, d->imm);
 }
 
 static ALWAYS_INLINE const DecodedInsn *ret_fast(InterpCPU *cpu,
@@ -183,9 +199,11 @@ static ALWAYS_INLINE const DecodedInsn *ret_fast(InterpCPU *cpu,
     uint64_t target;
 
     if (!interp_fast_stack(cpu, sp, size, false, &p)) {
+        cpu->cur = d;
         return op_ret(cpu, d);
     }
     target = host_ld(p, size);
+    cpu->cur = d;     /* for the #GP */
     if (size == 8) {
         if (__builtin_expect(!interp_canonical(target), 0)) {
             interp_raise(cpu, EXCP_GP, 0);
@@ -198,7 +216,7 @@ static ALWAYS_INLINE const DecodedInsn *ret_fast(InterpCPU *cpu,
         cpu->regs[R_ESP] = (cpu->regs[R_ESP] & ~0xffffffffULL) |
                            (uint32_t)(sp + 4);
     }
-    return insn_chain(cpu, target);
+    return insn_chain(cpu, d, target);
 }
 
 DEF(call_8) { return call_fast(cpu, d, 8); }

@@ -313,3 +313,174 @@ InsnHandler interp_specialise_fast(InterpCPU *cpu, const DecodedInsn *d)
         return NULL;
     }
 }
+
+/* ---- dead flags: register forms without the lazy-flags record ---- */
+
+/*
+ * The block builder's liveness pass (bc_build) runs these instead of the
+ * usual handler when a later instruction of the block overwrites all six
+ * arithmetic flags and nothing in between reads them or can fault. They
+ * never fault themselves (register operands only).
+ */
+enum { NF_ADD, NF_OR, NF_AND, NF_SUB, NF_XOR, NF_NR };
+enum { NF_RR, NF_GR, NF_RI };
+
+static ALWAYS_INLINE const DecodedInsn *alu_nf(InterpCPU *cpu,
+                                               const DecodedInsn *d,
+                                               int op, unsigned size,
+                                               int form)
+{
+    unsigned dst = form == NF_GR ? d->reg : d->rm;
+    uint64_t a = cpu->regs[dst];
+    uint64_t b = form == NF_RR ? cpu->regs[d->reg] :
+                 form == NF_GR ? cpu->regs[d->rm] : d->imm;
+    uint64_t r;
+
+    switch (op) {
+    case NF_ADD: r = a + b; break;
+    case NF_OR:  r = a | b; break;
+    case NF_AND: r = a & b; break;
+    case NF_SUB: r = a - b; break;
+    default:     r = a ^ b; break;
+    }
+    fset(cpu, dst, size, r);
+    return insn_next(cpu, d);
+}
+
+#define DEF_NF_FORM(OP, SIZE, FORM) \
+DEF(nf_##OP##_##SIZE##_##FORM) { return alu_nf(cpu, d, OP, SIZE, FORM); }
+#define DEF_NF(OP) \
+    DEF_NF_FORM(OP, 4, NF_RR) DEF_NF_FORM(OP, 4, NF_GR) \
+    DEF_NF_FORM(OP, 4, NF_RI) DEF_NF_FORM(OP, 8, NF_RR) \
+    DEF_NF_FORM(OP, 8, NF_GR) DEF_NF_FORM(OP, 8, NF_RI)
+#define NF_ROW(OP) { \
+    { nf_##OP##_4_NF_RR, nf_##OP##_4_NF_GR, nf_##OP##_4_NF_RI }, \
+    { nf_##OP##_8_NF_RR, nf_##OP##_8_NF_GR, nf_##OP##_8_NF_RI } }
+
+DEF_NF(NF_ADD) DEF_NF(NF_OR) DEF_NF(NF_AND) DEF_NF(NF_SUB) DEF_NF(NF_XOR)
+
+static const InsnHandler alu_nf_table[NF_NR][2][3] = {
+    NF_ROW(NF_ADD), NF_ROW(NF_OR), NF_ROW(NF_AND), NF_ROW(NF_SUB),
+    NF_ROW(NF_XOR),
+};
+
+/* CMP/TEST whose flags nobody reads. */
+DEF(skip_insn) { return insn_next(cpu, d); }
+
+static ALWAYS_INLINE const DecodedInsn *shift_nf(InterpCPU *cpu,
+                                                 const DecodedInsn *d,
+                                                 int kind, unsigned size)
+{
+    uint64_t v = fget(cpu, d->rm, size);
+    unsigned c = (unsigned)d->imm & (size == 8 ? 63 : 31);
+    uint64_t r;
+
+    switch (kind) {
+    case SH_SHL: r = v << c; break;
+    case SH_SHR: r = v >> c; break;
+    default:
+        r = size == 8 ? (uint64_t)((int64_t)v >> c)
+                      : (uint64_t)((int32_t)v >> c);
+        break;
+    }
+    fset(cpu, d->rm, size, r);
+    return insn_next(cpu, d);
+}
+
+DEF(nf_shl_4) { return shift_nf(cpu, d, SH_SHL, 4); }
+DEF(nf_shl_8) { return shift_nf(cpu, d, SH_SHL, 8); }
+DEF(nf_shr_4) { return shift_nf(cpu, d, SH_SHR, 4); }
+DEF(nf_shr_8) { return shift_nf(cpu, d, SH_SHR, 8); }
+DEF(nf_sar_4) { return shift_nf(cpu, d, SH_SAR, 4); }
+DEF(nf_sar_8) { return shift_nf(cpu, d, SH_SAR, 8); }
+
+static const InsnHandler shift_nf_table[3][2] = {
+    { nf_shl_4, nf_shl_8 }, { nf_shr_4, nf_shr_8 }, { nf_sar_4, nf_sar_8 },
+};
+
+/* IMUL r, r and IMUL r, r, imm */
+DEF(nf_imul2_4) { fset(cpu, d->reg, 4, cpu->regs[d->reg] * cpu->regs[d->rm]);
+                  return insn_next(cpu, d); }
+DEF(nf_imul2_8) { cpu->regs[d->reg] *= cpu->regs[d->rm];
+                  return insn_next(cpu, d); }
+DEF(nf_imul3_4) { fset(cpu, d->reg, 4, cpu->regs[d->rm] * d->imm);
+                  return insn_next(cpu, d); }
+DEF(nf_imul3_8) { cpu->regs[d->reg] = cpu->regs[d->rm] * d->imm;
+                  return insn_next(cpu, d); }
+
+int interp_flags_effect(const DecodedInsn *d)
+{
+    bool mem = d->flags & D_MEM;
+
+    if (d->flags & D_LOCK) {
+        return FX_OTHER;
+    }
+    switch (d->op) {
+    case OP_add: case OP_or: case OP_and: case OP_sub: case OP_xor:
+    case OP_cmp: case OP_test: case OP_neg:
+        return mem ? FX_OTHER : FX_KILL;
+    case OP_shl: case OP_shr: case OP_sar:
+        if (mem || (d->flags & D_CL) ||
+            (d->imm & (d->opsize == 8 ? 63 : 31)) == 0) {
+            return FX_OTHER;
+        }
+        return FX_KILL;
+    case OP_imul2: case OP_imul3:
+        return mem ? FX_OTHER : FX_KILL;
+    case OP_mov: case OP_movzx8: case OP_movzx16: case OP_movsx8:
+    case OP_movsx16: case OP_movsxd: case OP_not: case OP_bswap:
+        return mem ? FX_OTHER : FX_NONE;
+    case OP_lea: case OP_nop:
+        return FX_NONE;
+    default:
+        return FX_OTHER;
+    }
+}
+
+InsnHandler interp_noflags_handler(InterpCPU *cpu, const DecodedInsn *d)
+{
+    unsigned size = d->opsize;
+    bool q = size == 8;
+    int op, form;
+
+    if (d->flags & (D_MEM | D_LOCK)) {
+        return NULL;
+    }
+    if (d->op == OP_cmp || d->op == OP_test) {
+        return skip_insn;
+    }
+    if (size != 4 && size != 8) {
+        return NULL;
+    }
+    switch (d->op) {
+    case OP_add: op = NF_ADD; break;
+    case OP_or:  op = NF_OR; break;
+    case OP_and: op = NF_AND; break;
+    case OP_sub: op = NF_SUB; break;
+    case OP_xor: op = NF_XOR; break;
+    case OP_shl: case OP_shr: case OP_sar:
+        if (d->flags & D_CL) {
+            return NULL;
+        }
+        return shift_nf_table[d->op == OP_shl ? SH_SHL : d->op == OP_shr ?
+                              SH_SHR : SH_SAR][q];
+    case OP_imul2:
+        if (d->flags & D_IMM) {
+            return q ? nf_imul3_8 : nf_imul3_4;
+        }
+        return q ? nf_imul2_8 : nf_imul2_4;
+    case OP_imul3:
+        return q ? nf_imul3_8 : nf_imul3_4;
+    default:
+        return NULL;
+    }
+    if (d->flags & D_REG_DST) {
+        if (d->flags & D_IMM) {
+            return NULL;
+        }
+        form = NF_GR;
+    } else {
+        form = (d->flags & D_IMM) ? NF_RI : NF_RR;
+    }
+    return alu_nf_table[op][q][form];
+}

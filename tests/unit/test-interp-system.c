@@ -6,6 +6,7 @@
  */
 #include <string.h>
 #include <glib.h>
+#include "fixture.h"
 #include "interp-harness.h"
 #include "accel/interp/cpu.h"
 #include "lemu/hw/intc/apic.h"
@@ -1046,40 +1047,6 @@ static void test_hlt_and_fpu(void)
 
 /* ---- the local APIC ------------------------------------------------------ */
 
-/* A Machine with just what an "apic" device needs (tests/unit/fixture.c
- * is not linked into the interpreter tests). */
-static Machine *apic_machine_new(void)
-{
-    Machine *m = g_new0(Machine, 1);
-
-    g_mutex_init(&m->lock);
-    g_cond_init(&m->vcpu_cond);
-    machine_config_init(&m->cfg);
-    m->loop = main_loop_new(NULL);
-    m->mem = memory_map_new();
-    m->io = ioport_map_new();
-    m->devices = g_ptr_array_new();
-    m->chardevs = g_ptr_array_new();
-    m->rom_blobs = g_ptr_array_new();
-    m->runstate = RUN_STATE_RUNNING;
-    return m;
-}
-
-static void apic_machine_free(Machine *m)
-{
-    device_destroy_all(m);
-    g_ptr_array_free(m->devices, TRUE);
-    g_ptr_array_free(m->chardevs, TRUE);
-    g_ptr_array_free(m->rom_blobs, TRUE);
-    ioport_map_free(m->io);
-    memory_map_free(m->mem);
-    main_loop_free(m->loop);
-    machine_config_clear(&m->cfg);
-    g_cond_clear(&m->vcpu_cond);
-    g_mutex_clear(&m->lock);
-    g_free(m);
-}
-
 static void test_env_lock(void *opaque)
 {
     g_mutex_lock(&((Machine *)opaque)->lock);
@@ -1121,7 +1088,7 @@ INTERP_TEST_CODE(apic_code, 64,
 
 static void test_apic(void)
 {
-    Machine *m = apic_machine_new();
+    Machine *m = fixture_machine_new();
     GError *err = NULL;
     Device *dev = device_new(m, "apic", &err);
     InterpHarness *h;
@@ -1172,7 +1139,7 @@ static void test_apic(void)
 
     h->cpu->apic = NULL;
     ih_free(h);
-    apic_machine_free(m);
+    fixture_machine_free(m);
 }
 
 int main(int argc, char **argv)
