@@ -432,14 +432,50 @@ void interp_far_call(InterpCPU *cpu, uint16_t sel, uint64_t offset,
 
 /* ---- RET far ---- */
 
+/*
+ * The common tail of RETF and IRET in protected and long mode, once CS
+ * has passed check_return_code. To the same level: CS:RIP with RSP at
+ * @st. To an outer level: pops SS:RSP (returned, for the caller to store
+ * once RFLAGS and the mode are set) and loads SS and CS.
+ */
+static void return_same_level(InterpCPU *cpu, const InterpStack *st,
+                              uint16_t cs_sel, SegDesc *cs, uint64_t rip)
+{
+    check_code_offset(cpu, cs, rip);
+    seg_set_accessed(cpu, cs);
+    cpu->regs[R_ESP] = stack_rsp(st);
+    load_cs(cpu, cs_sel, cs, cs_sel & 3, rip);
+}
+
+static uint64_t return_outer_level(InterpCPU *cpu, InterpStack *st,
+                                   unsigned opsize, uint16_t cs_sel,
+                                   SegDesc *cs, uint64_t rip)
+{
+    unsigned rpl = cs_sel & 3;
+    uint64_t sp = stack_pop(cpu, st, opsize);
+    uint16_t ss_sel = stack_pop(cpu, st, opsize);
+    SegDesc ss;
+    bool ss_usable = check_return_ss(cpu, ss_sel, rpl,
+                                     cpu->lma && desc_l(cs->lo), &ss);
+
+    check_code_offset(cpu, cs, rip);
+    seg_set_accessed(cpu, cs);
+    if (ss_usable) {
+        seg_set_accessed(cpu, &ss);
+        seg_cache_from_desc(&cpu->segs[SEG_SS], ss_sel, &ss, false);
+    } else {
+        seg_load_null(cpu, SEG_SS, ss_sel);
+    }
+    load_cs(cpu, cs_sel, cs, rpl, rip);
+    return sp;
+}
+
 void interp_far_ret(InterpCPU *cpu, unsigned opsize, uint16_t pop_bytes)
 {
     InterpStack st;
-    SegDesc cs, ss;
+    SegDesc cs;
     uint64_t rip, sp;
-    uint16_t cs_sel, ss_sel;
-    unsigned rpl;
-    bool ss_usable;
+    uint16_t cs_sel;
 
     stack_current(cpu, &st);
     rip = stack_pop(cpu, &st, opsize);
@@ -455,31 +491,15 @@ void interp_far_ret(InterpCPU *cpu, unsigned opsize, uint16_t pop_bytes)
         return;
     }
     check_return_code(cpu, cs_sel, &cs);
-    rpl = cs_sel & 3;
     st.sp = (st.sp + pop_bytes) & st.mask;
-    if (rpl == cpu->cpl) {
-        check_code_offset(cpu, &cs, rip);
-        seg_set_accessed(cpu, &cs);
-        cpu->regs[R_ESP] = stack_rsp(&st);
-        load_cs(cpu, cs_sel, &cs, rpl, rip);
+    if ((cs_sel & 3) == cpu->cpl) {
+        return_same_level(cpu, &st, cs_sel, &cs, rip);
         interp_update_hflags(cpu);
         return;
     }
 
     /* To an outer level: SS:SP follow the parameters. */
-    sp = stack_pop(cpu, &st, opsize);
-    ss_sel = stack_pop(cpu, &st, opsize);
-    ss_usable = check_return_ss(cpu, ss_sel, rpl,
-                                cpu->lma && desc_l(cs.lo), &ss);
-    check_code_offset(cpu, &cs, rip);
-    seg_set_accessed(cpu, &cs);
-    if (ss_usable) {
-        seg_set_accessed(cpu, &ss);
-        seg_cache_from_desc(&cpu->segs[SEG_SS], ss_sel, &ss, false);
-    } else {
-        seg_load_null(cpu, SEG_SS, ss_sel);
-    }
-    load_cs(cpu, cs_sel, &cs, rpl, rip);
+    sp = return_outer_level(cpu, &st, opsize, cs_sel, &cs, rip);
     interp_update_hflags(cpu);
     set_outer_rsp(cpu, sp + pop_bytes);
     seg_null_invalid(cpu);
@@ -610,11 +630,10 @@ static void iret_task(InterpCPU *cpu)
 static void iret_protected(InterpCPU *cpu, unsigned opsize)
 {
     InterpStack st;
-    SegDesc cs, ss;
+    SegDesc cs;
     uint64_t rip, flags, sp, mask;
-    uint16_t cs_sel, ss_sel;
-    unsigned rpl, cpl = cpu->cpl;
-    bool ss_usable;
+    uint16_t cs_sel;
+    unsigned cpl = cpu->cpl;
 
     stack_current(cpu, &st);
     rip = stack_pop(cpu, &st, opsize);
@@ -625,32 +644,16 @@ static void iret_protected(InterpCPU *cpu, unsigned opsize)
         return;
     }
     check_return_code(cpu, cs_sel, &cs);
-    rpl = cs_sel & 3;
     mask = iret_flags_mask(cpu, opsize, cpl);
-    if (rpl == cpl && !cpu->long64) {
-        check_code_offset(cpu, &cs, rip);
-        seg_set_accessed(cpu, &cs);
-        cpu->regs[R_ESP] = stack_rsp(&st);
-        load_cs(cpu, cs_sel, &cs, rpl, rip);
+    if ((cs_sel & 3) == cpl && !cpu->long64) {
+        return_same_level(cpu, &st, cs_sel, &cs, rip);
         interp_set_rflags(cpu, flags, mask);
         interp_update_hflags(cpu);
         return;
     }
 
     /* To an outer level, or any IRET in 64-bit mode: SS:RSP too. */
-    sp = stack_pop(cpu, &st, opsize);
-    ss_sel = stack_pop(cpu, &st, opsize);
-    ss_usable = check_return_ss(cpu, ss_sel, rpl,
-                                cpu->lma && desc_l(cs.lo), &ss);
-    check_code_offset(cpu, &cs, rip);
-    seg_set_accessed(cpu, &cs);
-    if (ss_usable) {
-        seg_set_accessed(cpu, &ss);
-        seg_cache_from_desc(&cpu->segs[SEG_SS], ss_sel, &ss, false);
-    } else {
-        seg_load_null(cpu, SEG_SS, ss_sel);
-    }
-    load_cs(cpu, cs_sel, &cs, rpl, rip);
+    sp = return_outer_level(cpu, &st, opsize, cs_sel, &cs, rip);
     interp_set_rflags(cpu, flags, mask);
     interp_update_hflags(cpu);
     set_outer_rsp(cpu, sp);
