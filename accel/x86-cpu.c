@@ -169,3 +169,87 @@ void x86_cpu_state_set_long_mode(X86CPUState *st, uint64_t entry,
     st->cr4 = CR4_PAE;
     st->efer = EFER_LME | EFER_LMA;
 }
+
+/* Page-table entry bits the debug walk needs. */
+#define PTE_P   (1ULL << 0)
+#define PTE_PS  (1ULL << 7)
+#define PTE_ADDR_MASK 0x000ffffffffff000ULL   /* bits 51:12 */
+
+static bool read_pte(X86PhysReadFunc *read, void *opaque, uint64_t gpa,
+                     bool wide, uint64_t *pte)
+{
+    uint32_t pte32;
+
+    if (wide) {
+        return read(opaque, gpa, pte, 8);
+    }
+    if (!read(opaque, gpa, &pte32, 4)) {
+        return false;
+    }
+    *pte = pte32;
+    return true;
+}
+
+bool x86_cpu_translate_debug(const X86CPUState *st, X86PhysReadFunc *read,
+                             void *opaque, uint64_t vaddr, uint64_t *gpa)
+{
+    uint64_t pte, table;
+    int levels, shift;
+    bool wide;
+
+    if (!(st->cr0 & CR0_PG)) {
+        *gpa = vaddr & 0xffffffffULL;
+        return true;
+    }
+    if (st->efer & EFER_LMA) {
+        levels = 4;
+        wide = true;
+        table = st->cr3 & PTE_ADDR_MASK;
+    } else if (st->cr4 & CR4_PAE) {
+        /* The four PDPTEs sit at CR3[31:5]. */
+        vaddr &= 0xffffffffULL;
+        if (!read(opaque, (st->cr3 & 0xffffffe0ULL) + ((vaddr >> 30) & 3) * 8,
+                  &pte, 8) || !(pte & PTE_P)) {
+            return false;
+        }
+        levels = 2;
+        wide = true;
+        table = pte & PTE_ADDR_MASK;
+    } else {
+        vaddr &= 0xffffffffULL;
+        levels = 2;
+        wide = false;
+        table = st->cr3 & 0xfffff000ULL;
+    }
+
+    /* Walk from the top level down: 9 index bits per level (10 for
+     * 32-bit tables), large pages at every level above the last. */
+    shift = wide ? 12 + 9 * (levels - 1) : 22;
+    for (int level = levels; level >= 1; level--) {
+        unsigned bits = wide ? 9 : 10;
+        uint64_t index = (vaddr >> shift) & ((1ULL << bits) - 1);
+
+        if (!read_pte(read, opaque, table + index * (wide ? 8 : 4), wide,
+                      &pte) || !(pte & PTE_P)) {
+            return false;
+        }
+        if (level > 1 && (pte & PTE_PS) &&
+            (level < 4) && (wide || (st->cr4 & CR4_PSE))) {
+            uint64_t page_mask = (1ULL << shift) - 1;
+            uint64_t base;
+
+            if (wide) {
+                base = pte & PTE_ADDR_MASK & ~page_mask;
+            } else {
+                /* PSE-36: bits 20:13 of the PDE are address bits 39:32. */
+                base = (pte & 0xffc00000ULL) | ((pte >> 13) & 0xffULL) << 32;
+            }
+            *gpa = base | (vaddr & page_mask);
+            return true;
+        }
+        table = wide ? pte & PTE_ADDR_MASK : pte & 0xfffff000ULL;
+        shift -= bits;
+    }
+    *gpa = table | (vaddr & 0xfff);
+    return true;
+}

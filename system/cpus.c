@@ -8,6 +8,7 @@
  * accelerator-specific wake-up) makes a running vCPU come back to look at
  * them.
  */
+#include <unistd.h>
 #include <errno.h>
 #include <string.h>
 #include "lemu/system/machine.h"
@@ -82,6 +83,7 @@ static gpointer vcpu_thread_fn(gpointer opaque)
 
     machine_lock(m);
     cpu->tid = pthread_self();
+    cpu->os_tid = (int)gettid();
     cpu->thread_started = true;
     while (!cpu->quit_requested) {
         VcpuExit exit;

@@ -10,6 +10,7 @@
 #include "lemu/chardev/chardev.h"
 #include "lemu/hw/i386/pc.h"
 #include "lemu/hw/qdev.h"
+#include "lemu/monitor/monitor.h"
 #include "lemu/util/log.h"
 
 static void machine_reset_state(Machine *m, bool cold);
@@ -53,6 +54,22 @@ static bool machine_init_chardevs(Machine *m, GError **errp)
             return false;
         }
     }
+    /* -qmp SPEC and -monitor SPEC: a chardev named for the monitor. */
+    for (guint i = 0; i < cfg->monitors->len; i++) {
+        MonitorConfig *mc = g_ptr_array_index(cfg->monitors, i);
+        Chardev *chr;
+
+        if (!mc->spec) {
+            continue;
+        }
+        chr = chardev_new_from_spec(m->loop,
+                                    mc->mode == MONITOR_MODE_CONTROL ?
+                                    "-qmp" : "-monitor", mc->spec,
+                                    mc->chardev, errp);
+        if (!chr || !machine_add_chardev(m, chr, errp)) {
+            return false;
+        }
+    }
     if (cfg->serials->len > PC_MAX_SERIAL) {
         g_set_error(errp, LEMU_ERROR, LEMU_ERROR_INVALID,
                     "-serial: at most %d serial ports", PC_MAX_SERIAL);
@@ -77,8 +94,9 @@ static bool machine_init_chardevs(Machine *m, GError **errp)
             m->serial_chr[i] = chr;
             continue;
         }
-        /* "mon:" muxes the monitor in; until there is one, it is stdio. */
-        if (g_str_has_prefix(spec, "mon:")) {
+        /* "mon:" muxes a human monitor in (Ctrl-a c switches). */
+        bool mux = g_str_has_prefix(spec, "mon:");
+        if (mux) {
             spec += strlen("mon:");
         }
         chr = chardev_new_from_spec(m->loop, "-serial", spec, id, errp);
@@ -86,6 +104,13 @@ static bool machine_init_chardevs(Machine *m, GError **errp)
             return false;
         }
         m->serial_chr[i] = chr;
+        if (mux) {
+            MonitorConfig *mc = g_new0(MonitorConfig, 1);
+            mc->chardev = g_strdup(id);
+            mc->mode = MONITOR_MODE_READLINE;
+            mc->mux = true;
+            g_ptr_array_add(cfg->monitors, mc);
+        }
     }
     return true;
 }
@@ -182,6 +207,8 @@ static void machine_handle_requests(void *opaque)
     cause = g_atomic_int_and(&m->shutdown_request, 0);
     if (cause) {
         m->shutdown_cause = cause;
+        qmp_event_shutdown(m, shutdown_cause_is_guest(cause),
+                           shutdown_cause_name(cause));
         if (cause == SHUTDOWN_CAUSE_GUEST_SHUTDOWN && m->cfg.no_shutdown) {
             machine_pause(m);
             machine_set_runstate(m, RUN_STATE_SHUTDOWN);
@@ -195,10 +222,13 @@ static void machine_handle_requests(void *opaque)
         if (shutdown_cause_is_guest(cause) && m->cfg.no_reboot) {
             /* -no-reboot turns a guest reset into a shutdown */
             m->shutdown_cause = cause;
+            qmp_event_shutdown(m, true, shutdown_cause_name(cause));
             machine_finish_run(m, 0);
             return;
         }
         machine_reset(m);
+        qmp_event_reset(m, shutdown_cause_is_guest(cause),
+                        shutdown_cause_name(cause));
     }
 }
 
@@ -231,7 +261,8 @@ Machine *machine_new(MachineConfig *cfg, GError **errp)
         !machine_init_accel(m, notice, errp) ||
         !machine_init_chardevs(m, errp) ||
         !pc_machine_init(m, errp) ||
-        !vcpus_create(m, errp)) {
+        !vcpus_create(m, errp) ||
+        !monitor_init_all(m, errp)) {
         goto fail;
     }
     machine_reset_state(m, true);
@@ -265,6 +296,7 @@ void machine_pause(Machine *m)
     vcpus_pause_all(m);
     main_loop_virtual_clock_stop(m->loop);
     machine_set_runstate(m, RUN_STATE_PAUSED);
+    qmp_event_stop(m);
 }
 
 void machine_resume(Machine *m)
@@ -276,6 +308,7 @@ void machine_resume(Machine *m)
     machine_set_runstate(m, RUN_STATE_RUNNING);
     main_loop_virtual_clock_start(m->loop);
     vcpus_resume_all(m);
+    qmp_event_resume(m);
 }
 
 /* @cold: the first reset after creation, when the accelerator's own
@@ -329,6 +362,7 @@ void machine_free(Machine *m)
         return;
     }
     machine_lock(m);
+    monitor_cleanup(m);
     vcpus_destroy(m);
     device_destroy_all(m);
     pc_machine_cleanup(m);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include "lemu/system/machine.h"
 #include "lemu/chardev/chardev.h"
+#include "lemu/monitor/monitor.h"
 #include "lemu/util/log.h"
 
 void machine_config_init(MachineConfig *cfg)
@@ -18,6 +19,8 @@ void machine_config_init(MachineConfig *cfg)
     cfg->devices = g_ptr_array_new_with_free_func((GDestroyNotify)opts_free);
     cfg->chardevs = g_ptr_array_new_with_free_func((GDestroyNotify)opts_free);
     cfg->serials = g_ptr_array_new_with_free_func(g_free);
+    cfg->monitors =
+        g_ptr_array_new_with_free_func((GDestroyNotify)monitor_config_free);
 }
 
 void machine_config_clear(MachineConfig *cfg)
@@ -38,6 +41,10 @@ void machine_config_clear(MachineConfig *cfg)
     if (cfg->serials) {
         g_ptr_array_free(cfg->serials, TRUE);
     }
+    if (cfg->monitors) {
+        g_ptr_array_free(cfg->monitors, TRUE);
+    }
+    g_free(cfg->uuid);
     memset(cfg, 0, sizeof(*cfg));
 }
 

@@ -44,6 +44,9 @@ typedef struct AccelOps {
      * that live in the accelerator (in-kernel PIC, IOAPIC, PIT) in their
      * power-on state. machine_reset() calls it. */
     void (*reset)(Machine *m);
+    /* Makes an NMI pending on @cpu (QMP inject-nmi); lock held, any
+     * thread. The vCPU takes it the next time it runs guest code. */
+    void (*vcpu_inject_nmi)(VCPU *cpu);
     /* Sets the level of global system interrupt @gsi (ISA IRQs are GSIs
      * 0-15). NULL when the machine routes interrupts itself. */
     void (*set_irq)(Machine *m, unsigned gsi, int level);

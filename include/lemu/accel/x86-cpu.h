@@ -115,4 +115,15 @@ void x86_cpu_state_set_flat32(X86CPUState *st, uint64_t entry);
 void x86_cpu_state_set_long_mode(X86CPUState *st, uint64_t entry,
                                  uint64_t cr3);
 
+/*
+ * For the monitor (memsave, x): translates linear address @vaddr through
+ * the paging mode @st is in (none, 32-bit with PSE, PAE, 4-level),
+ * reading the page tables with @read. Ignores permissions; false when the
+ * address is not mapped or a table cannot be read.
+ */
+typedef bool X86PhysReadFunc(void *opaque, uint64_t gpa, void *buf,
+                             uint64_t len);
+bool x86_cpu_translate_debug(const X86CPUState *st, X86PhysReadFunc *read,
+                             void *opaque, uint64_t vaddr, uint64_t *gpa);
+
 #endif

@@ -39,14 +39,15 @@ typedef struct ChardevEscapeOps {
 
 /*
  * -chardev BACKEND,id=ID[,path=P][,server=on][,wait=off][,append=on]
- * backends: stdio (signal=on|off), file (path=), socket (path=, unix
- * only for now), null.
+ * backends: stdio (signal=on|off), file (path=), socket (path= for unix,
+ * host= and port= for TCP), null.
  */
 Chardev *chardev_new_from_opts(MainLoop *loop, LemuOpts *opts,
                                GError **errp);
 /*
  * The short forms of -serial and friends: "stdio", "file:PATH",
- * "unix:PATH[,server=on,wait=off]", "null", "chardev:ID" is resolved by
+ * "unix:PATH[,server=on,wait=off]", "tcp:HOST:PORT[,server=on,wait=off]",
+ * "null"; "chardev:ID" is resolved by
  * the caller. "none" is not a chardev: the caller handles it. @id names
  * the new chardev (e.g. "serial0"); @optname is used in error messages.
  */
@@ -80,6 +81,30 @@ size_t chardev_write(Chardev *chr, const uint8_t *buf, size_t len);
 void chardev_accept_input(Chardev *chr);
 /* Writes out buffered output, blocking for at most @timeout_ms. */
 void chardev_flush(Chardev *chr, int timeout_ms);
+
+/*
+ * Multi-client sockets (the QMP monitor serves every client at once):
+ * from now on each client that connects to the socket chardev @chr,
+ * including one already accepted by wait=on, becomes a Chardev of its own
+ * (backend "socket", no listener, id "<id>-client<N>") handed to @cb,
+ * which owns it: it attaches a frontend, and frees it after the frontend
+ * got CHARDEV_EVENT_CLOSED, from a bottom half, never inside a callback
+ * of that chardev. @chr itself keeps listening and keeps its socket file.
+ * Fails for backends that are not sockets.
+ */
+typedef void ChardevClientFunc(void *opaque, Chardev *client);
+bool chardev_serve_clients(Chardev *chr, ChardevClientFunc *cb,
+                           void *opaque, GError **errp);
+/* Hangs up on the peer of @chr (a socket client): CLOSED follows. */
+void chardev_disconnect(Chardev *chr);
+
+/* Output buffering: at most @bytes wait for a slow reader (default
+ * CHARDEV_OUT_BUF_SIZE, 64 KiB); the buffer grows as needed up to that. */
+void chardev_set_output_limit(Chardev *chr, size_t bytes);
+/* Bytes written but not yet taken by the backend. When it drops to zero
+ * the frontend's can_receive() is asked again, so a frontend may hold its
+ * input back while its output waits. */
+size_t chardev_output_pending(Chardev *chr);
 
 /* Restores the terminal if a stdio chardev put it in raw mode. Safe to
  * call more than once and from an atexit handler. */

@@ -20,6 +20,7 @@
 
 typedef struct Chardev Chardev;
 typedef struct Device Device;
+typedef struct MonitorSet MonitorSet;
 
 #define LEMU_MAX_VCPUS 64
 
@@ -38,6 +39,8 @@ typedef struct MachineConfig {
     GPtrArray *devices;          /* LemuOpts of each -device, in order */
     GPtrArray *chardevs;         /* LemuOpts of each -chardev, in order */
     GPtrArray *serials;          /* char * spec of each -serial, in order */
+    GPtrArray *monitors;         /* MonitorConfig * of -qmp/-monitor/-mon */
+    char *uuid;                  /* -uuid, canonical lower-case; NULL */
 } MachineConfig;
 
 #define PC_MAX_SERIAL 4
@@ -98,6 +101,7 @@ typedef struct Machine {
     void *irq_route_opaque;
 
     void *board;                 /* the board's own state (PcMachine) */
+    MonitorSet *monitor;         /* QMP and human monitors (monitor/) */
 } Machine;
 
 static inline void machine_lock(Machine *m) { g_mutex_lock(&m->lock); }

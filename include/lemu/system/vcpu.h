@@ -31,6 +31,7 @@ typedef struct VCPU {
     GThread *thread;
     pthread_t tid;
     bool thread_started;         /* (lock) the thread runs and tid is valid */
+    int os_tid;                  /* the thread's Linux id (query-cpus-fast) */
 
     bool stop_requested;         /* (lock) leave guest code and park */
     bool stopped;                /* (lock) parked, out of guest code */

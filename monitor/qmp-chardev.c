@@ -1,0 +1,2 @@
+/* Placeholder: being written. */
+#include "monitor/monitor-internal.h"
