@@ -15,7 +15,8 @@
 #include <sys/types.h>
 #include "lemu/chardev/chardev.h"
 
-/* Output the backend could not take yet; beyond this it is dropped. */
+/* Output the backend could not take yet, by default; beyond the limit
+ * (chardev_set_output_limit) it is dropped. */
 #define CHARDEV_OUT_BUF_SIZE (64 * 1024)
 /* Most bytes read from a backend fd at a time. */
 #define CHARDEV_IN_CHUNK 1024
@@ -35,6 +36,9 @@ typedef struct ChardevBackendOps {
     /* The fd chardev_flush() waits on for POLLOUT; -1 when none. */
     int (*output_fd)(Chardev *chr);
     char *(*describe)(Chardev *chr);
+    /* Hangs up on the peer, if any; CLOSED follows from the main loop.
+     * NULL: the backend has no peer to hang up on. */
+    void (*disconnect)(Chardev *chr);
     /* Closes the backend's fds and frees what it owns, not @chr itself. */
     void (*free)(Chardev *chr);
 } ChardevBackendOps;
@@ -44,15 +48,21 @@ struct Chardev {
     MainLoop *loop;
     char *id;
     bool open;                   /* a peer is there: OPENED was sent */
+    bool serving;                /* chardev_serve_clients() hands out
+                                    its clients: that user is the frontend */
 
     const ChardevFrontendOps *fe_ops;
     void *fe_opaque;
     const ChardevEscapeOps *esc_ops;
     void *esc_opaque;
 
-    /* Output not yet taken by the backend: out_buf[out_start..+out_len). */
+    /* Output not yet taken by the backend: out_buf[out_start..+out_len).
+     * The buffer is allocated as output waits, grows up to out_limit and
+     * is given back once it drains. */
     uint8_t *out_buf;
+    size_t out_cap;
     size_t out_start, out_len;
+    size_t out_limit;
     uint64_t out_dropped;
 
     /* Input read from the backend but not yet taken by the frontend. The

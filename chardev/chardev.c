@@ -27,7 +27,6 @@ typedef struct ChardevBackendInfo {
 
 static const char *const stdio_keys[] = { "signal", NULL };
 static const char *const file_keys[] = { "path", "append", NULL };
-/* host and port are accepted here only to say TCP is not supported. */
 static const char *const socket_keys[] = {
     "path", "server", "wait", "host", "port", NULL
 };
@@ -42,6 +41,17 @@ static const ChardevBackendInfo chardev_backends[] = {
 
 static void chardev_input_bh(void *opaque);
 
+/* A drained buffer bigger than the default goes back to the allocator, so
+ * that a burst for one slow reader does not stay allocated. */
+static void chardev_release_output_buffer(Chardev *chr)
+{
+    if (chr->out_len == 0 && chr->out_cap > CHARDEV_OUT_BUF_SIZE) {
+        g_clear_pointer(&chr->out_buf, g_free);
+        chr->out_cap = 0;
+        chr->out_start = 0;
+    }
+}
+
 void *chardev_alloc(size_t size, const ChardevBackendOps *ops,
                     MainLoop *loop, const char *id)
 {
@@ -52,7 +62,7 @@ void *chardev_alloc(size_t size, const ChardevBackendOps *ops,
     chr->ops = ops;
     chr->loop = loop;
     chr->id = g_strdup(id);
-    chr->out_buf = g_malloc(CHARDEV_OUT_BUF_SIZE);
+    chr->out_limit = CHARDEV_OUT_BUF_SIZE;
     chr->input_bh = bh_new(loop, chardev_input_bh, chr);
     return chr;
 }
@@ -156,6 +166,171 @@ Chardev *chardev_new_from_opts(MainLoop *loop, LemuOpts *opts,
     return chardev_open_backend(loop, backend, id, opts, errp);
 }
 
+/* The keys QEMU's old syntax lets one write as bare flags: "server" for
+ * server=on, "nowait" for wait=off. */
+static const char *const chardev_flag_keys[] = {
+    "server", "wait", "append", "signal", NULL
+};
+
+/* Whether the element @elem (@len bytes) is a bare flag; sets @key to the
+ * option it stands for and @on to its value. */
+static bool chardev_bare_flag(const char *elem, size_t len, const char **key,
+                              bool *on)
+{
+    for (const char *const *k = chardev_flag_keys; *k; k++) {
+        size_t klen = strlen(*k);
+
+        if (len == klen && strncmp(elem, *k, len) == 0) {
+            *key = *k;
+            *on = true;
+            return true;
+        }
+        if (len == klen + 2 && strncmp(elem, "no", 2) == 0 &&
+            strncmp(elem + 2, *k, klen) == 0) {
+            *key = *k;
+            *on = false;
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Rewrites QEMU's old bare flags after the first element of @str
+ * ("unix:/s,server,nowait") as key=value ("server=on,wait=off"). Other
+ * elements are copied as they are, ",," escapes included.
+ */
+static char *chardev_expand_flags(const char *str)
+{
+    GString *out = g_string_sized_new(strlen(str) + 16);
+    const char *p = str;
+
+    for (bool first = true; ; first = false) {
+        const char *start = p;
+        bool has_value = false;
+        const char *key;
+        bool on;
+
+        /* One element: up to a ',' that is not part of a ",,". */
+        while (*p) {
+            if (p[0] == ',' && p[1] == ',') {
+                p += 2;
+            } else if (p[0] == ',') {
+                break;
+            } else {
+                has_value |= p[0] == '=';
+                p++;
+            }
+        }
+        if (!first && !has_value &&
+            chardev_bare_flag(start, p - start, &key, &on)) {
+            g_string_append_printf(out, "%s=%s", key, on ? "on" : "off");
+        } else {
+            g_string_append_len(out, start, p - start);
+        }
+        if (!*p) {
+            break;
+        }
+        g_string_append_c(out, ',');
+        p++;
+    }
+    return g_string_free(out, FALSE);
+}
+
+LemuOpts *chardev_opts_parse(const char *optname, const char *str,
+                             GError **errp)
+{
+    g_autofree char *expanded = NULL;
+
+    if (!str || !*str) {
+        return opts_parse(optname, str, "backend", errp);
+    }
+    expanded = chardev_expand_flags(str);
+    return opts_parse(optname, expanded, "backend", errp);
+}
+
+/* Splits "HOST:PORT" of a tcp: spec, where HOST may be empty (every
+ * address), a name, an IPv4 address or a bracketed IPv6 address. */
+static bool chardev_split_host_port(const char *optname, const char *spec,
+                                    const char *addr, char **host,
+                                    char **port, GError **errp)
+{
+    const char *colon;
+
+    if (addr[0] == '[') {
+        const char *end = strchr(addr, ']');
+
+        if (!end || end[1] != ':') {
+            goto bad;
+        }
+        *host = g_strndup(addr + 1, end - addr - 1);
+        colon = end + 1;
+    } else {
+        colon = strrchr(addr, ':');
+        if (!colon || memchr(addr, ':', colon - addr)) {
+            /* An IPv6 address must be written in brackets. */
+            goto bad;
+        }
+        *host = g_strndup(addr, colon - addr);
+    }
+    *port = g_strdup(colon + 1);
+    return true;
+
+bad:
+    g_set_error(errp, LEMU_ERROR, LEMU_ERROR_INVALID,
+                "%s: '%s' is not a TCP address (expected tcp:HOST:PORT, "
+                "tcp::PORT or tcp:[IPV6]:PORT)", optname, spec);
+    return false;
+}
+
+/* "tcp:HOST:PORT[,server=on][,wait=off]" as -chardev socket options. */
+static LemuOpts *chardev_parse_tcp_spec(const char *optname,
+                                        const char *spec, GError **errp)
+{
+    static const char *const tcp_keys[] = {
+        "host", "port", "server", "wait", NULL
+    };
+    const char *rest = spec + strlen("tcp:");
+    const char *comma = strchr(rest, ',');
+    g_autofree char *addr = comma ? g_strndup(rest, comma - rest)
+                                  : g_strdup(rest);
+    g_autofree char *host = NULL, *port = NULL;
+    LemuOpts *opts;
+
+    if (!chardev_split_host_port(optname, spec, addr, &host, &port, errp)) {
+        return NULL;
+    }
+    if (comma) {
+        g_autofree char *flags = chardev_expand_flags(comma);
+
+        /* The leading ',' makes every flag a non-first element. */
+        opts = opts_parse(optname, flags + 1, NULL, errp);
+        if (!opts) {
+            return NULL;
+        }
+        if (!opts_check_keys(opts, tcp_keys, errp)) {
+            opts_free(opts);
+            return NULL;
+        }
+        if (opts_has(opts, "host") || opts_has(opts, "port")) {
+            g_set_error(errp, LEMU_ERROR, LEMU_ERROR_INVALID,
+                        "%s: '%s': host and port are given as "
+                        "tcp:HOST:PORT, not as options", optname, spec);
+            opts_free(opts);
+            return NULL;
+        }
+    } else {
+        opts = opts_parse(optname, "socket", "backend", errp);
+        if (!opts) {
+            return NULL;
+        }
+    }
+    opts_set(opts, "backend", "socket");
+    opts_set(opts, "host", host);
+    opts_set(opts, "port", port);
+    return opts;
+}
+
 Chardev *chardev_new_from_spec(MainLoop *loop, const char *optname,
                                const char *spec, const char *id,
                                GError **errp)
@@ -179,17 +354,23 @@ Chardev *chardev_new_from_spec(MainLoop *loop, const char *optname,
         static const char *const unix_keys[] = {
             "path", "server", "wait", NULL
         };
+        g_autofree char *expanded = chardev_expand_flags(spec + 5);
+
         backend = "socket";
-        opts = opts_parse(optname, spec + 5, "path", errp);
+        opts = opts_parse(optname, expanded, "path", errp);
         if (opts && !opts_check_keys(opts, unix_keys, errp)) {
             opts_free(opts);
             return NULL;
         }
+    } else if (g_str_has_prefix(spec, "tcp:")) {
+        backend = "socket";
+        opts = chardev_parse_tcp_spec(optname, spec, errp);
     } else {
         g_set_error(errp, LEMU_ERROR, LEMU_ERROR_INVALID,
                     "%s: '%s' is not a character device (expected stdio, "
                     "null, file:PATH, unix:PATH,server=on[,wait=off], "
-                    "chardev:ID or none)", optname, spec);
+                    "tcp:HOST:PORT,server=on[,wait=off], chardev:ID or "
+                    "none)", optname, spec);
         return NULL;
     }
     if (!opts) {
@@ -222,7 +403,14 @@ bool chardev_is_stdio(Chardev *chr)
 
 bool chardev_has_frontend(Chardev *chr)
 {
-    return chr->fe_ops != NULL;
+    return chr->fe_ops != NULL || chr->serving;
+}
+
+void chardev_get_frontend(Chardev *chr, const ChardevFrontendOps **ops,
+                          void **opaque)
+{
+    *ops = chr->fe_ops;
+    *opaque = chr->fe_opaque;
 }
 
 void chardev_set_frontend(Chardev *chr, const ChardevFrontendOps *ops,
@@ -283,8 +471,18 @@ static void chardev_write_buffered(Chardev *chr)
         chr->out_len -= n;
     }
     if (chr->out_len == 0) {
-        chr->out_start = 0;
+        chardev_release_output_buffer(chr);
     }
+}
+
+/* All output is out: the frontend may want input again (see
+ * chardev_output_pending), including input it left waiting in in_buf. */
+static void chardev_output_drained(Chardev *chr)
+{
+    if (chr->fe_ops && chr->in_len > 0) {
+        bh_schedule(chr->input_bh);
+    }
+    chardev_update_watch(chr);
 }
 
 void chardev_output_ready(Chardev *chr)
@@ -293,7 +491,7 @@ void chardev_output_ready(Chardev *chr)
 
     chardev_write_buffered(chr);
     if (had_output && chr->out_len == 0) {
-        chardev_update_watch(chr);
+        chardev_output_drained(chr);
     }
 }
 
@@ -301,6 +499,48 @@ void chardev_drop_output(Chardev *chr)
 {
     chr->out_start = 0;
     chr->out_len = 0;
+    chardev_release_output_buffer(chr);
+}
+
+/* Makes room for @more bytes after the pending output, within the limit
+ * (the caller clamps @more); moves the pending output to the front first. */
+static void chardev_reserve_output(Chardev *chr, size_t more)
+{
+    size_t need = chr->out_len + more;
+
+    if (chr->out_start + need <= chr->out_cap) {
+        return;
+    }
+    if (chr->out_start > 0) {
+        memmove(chr->out_buf, chr->out_buf + chr->out_start, chr->out_len);
+        chr->out_start = 0;
+    }
+    if (need > chr->out_cap) {
+        /* Doubling keeps appends cheap; never past what the limit allows. */
+        size_t cap = MAX(need, MIN(chr->out_cap * 2, chr->out_limit));
+
+        cap = MAX(cap, 4096);
+        chr->out_buf = g_realloc(chr->out_buf, cap);
+        chr->out_cap = cap;
+    }
+}
+
+void chardev_set_output_limit(Chardev *chr, size_t bytes)
+{
+    /* Output already queued stays; only new output is held to it. */
+    chr->out_limit = bytes;
+}
+
+size_t chardev_output_pending(Chardev *chr)
+{
+    return chr->out_len;
+}
+
+void chardev_disconnect(Chardev *chr)
+{
+    if (chr->ops->disconnect) {
+        chr->ops->disconnect(chr);
+    }
 }
 
 size_t chardev_write(Chardev *chr, const uint8_t *buf, size_t len)
@@ -319,12 +559,13 @@ size_t chardev_write(Chardev *chr, const uint8_t *buf, size_t len)
         return len;
     }
 
-    take = MIN(len - done, CHARDEV_OUT_BUF_SIZE - chr->out_len);
-    if (chr->out_start + chr->out_len + take > CHARDEV_OUT_BUF_SIZE) {
-        memmove(chr->out_buf, chr->out_buf + chr->out_start, chr->out_len);
-        chr->out_start = 0;
+    take = chr->out_len < chr->out_limit ?
+           MIN(len - done, chr->out_limit - chr->out_len) : 0;
+    if (take > 0) {
+        chardev_reserve_output(chr, take);
+        memcpy(chr->out_buf + chr->out_start + chr->out_len, buf + done,
+               take);
     }
-    memcpy(chr->out_buf + chr->out_start + chr->out_len, buf + done, take);
     if (take < len - done) {
         /* Keep the oldest output; a stalled reader loses the newest. */
         chr->out_dropped += len - done - take;
@@ -341,6 +582,7 @@ size_t chardev_write(Chardev *chr, const uint8_t *buf, size_t len)
 void chardev_flush(Chardev *chr, int timeout_ms)
 {
     gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+    bool had_output = chr->out_len > 0;
 
     chardev_write_buffered(chr);
     while (chr->out_len > 0) {
@@ -361,7 +603,11 @@ void chardev_flush(Chardev *chr, int timeout_ms)
         }
         chardev_write_buffered(chr);
     }
-    chardev_update_watch(chr);
+    if (had_output && chr->out_len == 0) {
+        chardev_output_drained(chr);
+    } else {
+        chardev_update_watch(chr);
+    }
 }
 
 size_t chardev_input_room(Chardev *chr)

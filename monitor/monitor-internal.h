@@ -17,6 +17,8 @@
  *                   serial port (Ctrl-a c), human-monitor-command
  *   hmp-cmds.c      HMP commands (help, info ..., x, xp, ...) on top of
  *                   qmp_dispatch(), and the x-query-* text commands
+ *   hmp-memory.c    HMP x, xp, print, memsave: /FMT and expressions
+ *                   (shares hmp-internal.h with hmp-cmds.c)
  *
  * Schema language (strings in the tables, parsed by qmp-schema.c):
  *   members    "name:type name2?:type [...]": space-separated; "?" marks
@@ -130,6 +132,16 @@ JsonValue *qmp_schema_query_events(void);
 JsonValue *qmp_schema_introspect(void);   /* query-qmp-schema */
 /* The reference of every command, event and type, in Markdown. */
 void qmp_schema_write_docs(GString *out);
+/* Whether @v is a value of schema type @type (builtin, "[T]" or a
+ * qmp_types name), with the messages of qmp_check_args; for checking
+ * return values and event data in tests. */
+bool qmp_schema_check_value(const char *type, const JsonValue *v,
+                            GError **errp);
+/* Self-check of the tables: every members string parses, every type
+ * referenced exists, no name is defined twice. */
+bool qmp_schema_validate(GError **errp);
+/* Whether @ctx refuses command @name (its deny list). */
+bool qmp_command_denied(const QmpContext *ctx, const char *name);
 
 /*
  * Runs command @name with @args (NULL: none): finds it, refuses it if
@@ -178,6 +190,11 @@ void hmp_monitor_free(HmpMonitor *hm);
 /* Runs one HMP command line and returns what it printed (never NULL;
  * errors are printed, as the human monitor shows them). */
 char *hmp_run_command_line(QmpContext *ctx, const char *line);
+/* hmp-cmds.c: runs one HMP command line with vCPU *@cpu_index as the
+ * current CPU (x, memsave, info cpus; "cpu N" changes it), appending what
+ * it prints, with "\n" line ends, to @out. */
+void hmp_execute(QmpContext *ctx, const char *line, unsigned *cpu_index,
+                 GString *out);
 
 /* Handlers (qmp-cmds.c unless noted). */
 QmpCommandFunc qmp_query_version, qmp_query_commands, qmp_query_status,
@@ -186,6 +203,8 @@ QmpCommandFunc qmp_query_version, qmp_query_commands, qmp_query_status,
     qmp_query_events, qmp_query_qmp_schema, qmp_stop, qmp_cont,
     qmp_system_reset, qmp_system_powerdown, qmp_quit, qmp_inject_nmi,
     qmp_memsave, qmp_pmemsave;
+/* After negotiation (the session handles it before). */
+QmpCommandFunc qmp_qmp_capabilities;
 /* hmp.c / hmp-cmds.c */
 QmpCommandFunc qmp_human_monitor_command, qmp_x_query_registers,
     qmp_x_query_mtree, qmp_x_query_qtree;

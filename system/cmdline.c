@@ -8,7 +8,9 @@
 #include <string.h>
 #include "lemu-config.h"
 #include "system/cmdline.h"
+#include "lemu/chardev/chardev.h"
 #include "lemu/hw/qdev.h"
+#include "lemu/monitor/monitor.h"
 #include "lemu/util/log.h"
 
 typedef struct CmdlineOption CmdlineOption;
@@ -46,7 +48,6 @@ static bool opt_memory(LaunchOptions *lo, const char *optname,
                        const char *arg, bool *exit_ok, GError **errp)
 {
     static const char *const known[] = { "size", "slots", "maxmem", NULL };
-    g_autoptr(GError) err = NULL;
     LemuOpts *opts = cmdline_opts(optname, arg, "size", known, errp);
     const char *size;
     uint64_t bytes;
@@ -327,7 +328,8 @@ static bool opt_chardev(LaunchOptions *lo, const char *optname,
         *exit_ok = true;
         return true;
     }
-    opts = opts_parse(optname, arg, "backend", errp);
+    /* QEMU's old bare flags ("server,nowait") are accepted here too. */
+    opts = chardev_opts_parse(optname, arg, errp);
     if (!opts) {
         return false;
     }
@@ -335,10 +337,160 @@ static bool opt_chardev(LaunchOptions *lo, const char *optname,
     return true;
 }
 
+/*
+ * -qmp/-monitor SPEC: a monitor on a chardev of its own, made from SPEC
+ * by machine-init and named compat_monitorN as in QEMU (N counts these
+ * options), or on an existing one with "chardev:ID". "none": no monitor.
+ */
+static bool add_compat_monitor(LaunchOptions *lo, const char *optname,
+                               const char *spec, MonitorMode mode,
+                               bool pretty, GError **errp)
+{
+    MonitorConfig *mc;
+
+    if (strcmp(spec, "none") == 0) {
+        return true;
+    }
+    mc = g_new0(MonitorConfig, 1);
+    if (g_str_has_prefix(spec, "chardev:")) {
+        const char *id = spec + strlen("chardev:");
+
+        if (!*id) {
+            g_set_error(errp, LEMU_ERROR, LEMU_ERROR_INVALID,
+                        "%s %s: missing chardev id (expected chardev:ID)",
+                        optname, spec);
+            g_free(mc);
+            return false;
+        }
+        mc->chardev = g_strdup(id);
+    } else {
+        mc->chardev = g_strdup_printf("compat_monitor%u", lo->monitor_index);
+        mc->spec = g_strdup(spec);
+    }
+    mc->mode = mode;
+    mc->pretty = pretty;
+    lo->monitor_index++;
+    g_ptr_array_add(lo->cfg.monitors, mc);
+    return true;
+}
+
+static bool opt_qmp(LaunchOptions *lo, const char *optname, const char *arg,
+                    bool *exit_ok, GError **errp)
+{
+    return add_compat_monitor(lo, optname, arg, MONITOR_MODE_CONTROL, false,
+                              errp);
+}
+
+static bool opt_qmp_pretty(LaunchOptions *lo, const char *optname,
+                           const char *arg, bool *exit_ok, GError **errp)
+{
+    return add_compat_monitor(lo, optname, arg, MONITOR_MODE_CONTROL, true,
+                              errp);
+}
+
+static bool opt_monitor(LaunchOptions *lo, const char *optname,
+                        const char *arg, bool *exit_ok, GError **errp)
+{
+    return add_compat_monitor(lo, optname, arg, MONITOR_MODE_READLINE, false,
+                              errp);
+}
+
+/* -mon [chardev=]ID[,mode=control|readline][,pretty=on|off] */
+static bool opt_mon(LaunchOptions *lo, const char *optname, const char *arg,
+                    bool *exit_ok, GError **errp)
+{
+    static const char *const known[] = { "chardev", "mode", "pretty", NULL };
+    LemuOpts *opts = cmdline_opts(optname, arg, "chardev", known, errp);
+    const char *chardev, *mode;
+    MonitorConfig *mc;
+    MonitorMode mon_mode;
+    bool pretty;
+    bool ok = false;
+
+    if (!opts) {
+        return false;
+    }
+    chardev = opts_get(opts, "chardev");
+    if (!chardev || !*chardev) {
+        g_set_error(errp, LEMU_ERROR, LEMU_ERROR_INVALID,
+                    "%s %s: missing chardev (expected [chardev=]ID naming a "
+                    "-chardev)", optname, arg);
+        goto out;
+    }
+    /* QEMU's default is the human monitor. */
+    mode = opts_get(opts, "mode");
+    if (!mode || strcmp(mode, "readline") == 0) {
+        mon_mode = MONITOR_MODE_READLINE;
+    } else if (strcmp(mode, "control") == 0) {
+        mon_mode = MONITOR_MODE_CONTROL;
+    } else {
+        g_set_error(errp, LEMU_ERROR, LEMU_ERROR_INVALID,
+                    "%s %s: unknown monitor mode '%s' (expected control or "
+                    "readline)", optname, arg, mode);
+        goto out;
+    }
+    if (!opts_get_bool(opts, "pretty", false, &pretty, errp)) {
+        goto out;
+    }
+    if (pretty && mon_mode != MONITOR_MODE_CONTROL) {
+        g_set_error(errp, LEMU_ERROR, LEMU_ERROR_INVALID,
+                    "%s %s: pretty=on is only for QMP monitors "
+                    "(mode=control)", optname, arg);
+        goto out;
+    }
+    mc = g_new0(MonitorConfig, 1);
+    mc->chardev = g_strdup(chardev);
+    mc->mode = mon_mode;
+    mc->pretty = pretty;
+    g_ptr_array_add(lo->cfg.monitors, mc);
+    ok = true;
+out:
+    opts_free(opts);
+    return ok;
+}
+
+/* 8-4-4-4-12 hexadecimal digits, as QEMU's -uuid takes them. */
+static bool uuid_is_valid(const char *s)
+{
+    if (strlen(s) != 36) {
+        return false;
+    }
+    for (int i = 0; i < 36; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+
+        if (dash ? s[i] != '-' : !g_ascii_isxdigit(s[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool opt_uuid(LaunchOptions *lo, const char *optname, const char *arg,
+                     bool *exit_ok, GError **errp)
+{
+    if (!uuid_is_valid(arg)) {
+        g_set_error(errp, LEMU_ERROR, LEMU_ERROR_INVALID,
+                    "%s: '%s' is not a UUID (expected 8-4-4-4-12 hex digits, "
+                    "e.g. 12345678-9abc-def0-1234-56789abcdef0)", optname,
+                    arg);
+        return false;
+    }
+    g_free(lo->cfg.uuid);
+    lo->cfg.uuid = g_ascii_strdown(arg, -1);
+    return true;
+}
+
 static bool opt_nographic(LaunchOptions *lo, const char *optname,
                           const char *arg, bool *exit_ok, GError **errp)
 {
     lo->nographic = true;
+    return true;
+}
+
+static bool opt_nodefaults(LaunchOptions *lo, const char *optname,
+                           const char *arg, bool *exit_ok, GError **errp)
+{
+    lo->nodefaults = true;
     return true;
 }
 
@@ -463,12 +615,26 @@ static const CmdlineOption cmdline_options[] = {
     { "device", true, opt_device,
       "-device DRIVER[,prop=value...]  add a device (-device help)" },
     { "serial", true, opt_serial,
-      "-serial stdio|file:PATH|unix:PATH,server=on,wait=off|null|none|"
-      "chardev:ID" },
+      "-serial stdio|file:PATH|unix:PATH,server=on,wait=off|\n"
+      "        tcp:[HOST]:PORT,server=on,wait=off|null|none|chardev:ID" },
     { "chardev", true, opt_chardev,
-      "-chardev BACKEND,id=ID[,path=..][,server=on,wait=off]" },
+      "-chardev BACKEND,id=ID[,path=P|host=H,port=N][,server=on,wait=off]" },
+    { "qmp", true, opt_qmp,
+      "-qmp SPEC        QMP monitor on SPEC (as -serial: tcp:..., unix:..., "
+      "stdio)" },
+    { "qmp-pretty", true, opt_qmp_pretty,
+      "-qmp-pretty SPEC  same, with indented JSON" },
+    { "monitor", true, opt_monitor,
+      "-monitor SPEC    human monitor on SPEC (as -serial)" },
+    { "mon", true, opt_mon,
+      "-mon [chardev=]ID[,mode=control|readline][,pretty=on|off]\n"
+      "                 monitor on a -chardev (default mode: readline)" },
+    { "uuid", true, opt_uuid,
+      "-uuid UUID       the VM's UUID (8-4-4-4-12 hex digits)" },
     { "nographic", false, opt_nographic,
       "-nographic       no display, serial on the terminal (Ctrl-a h)" },
+    { "nodefaults", false, opt_nodefaults,
+      "-nodefaults      no default devices (no serial port unless -serial)" },
     { "display", true, opt_display, "-display none    no display" },
     { "S", false, opt_flag_S, "-S               do not start the CPUs" },
     { "no-reboot", false, opt_no_reboot,
@@ -519,10 +685,35 @@ static const CmdlineOption *cmdline_find(const char *name)
     return NULL;
 }
 
+static bool spec_is_stdio(const char *spec)
+{
+    return strcmp(spec, "stdio") == 0 || strcmp(spec, "mon:stdio") == 0;
+}
+
+/* The terminal can serve one character device; counts who asked for it. */
+static unsigned stdio_users(MachineConfig *cfg)
+{
+    unsigned n = 0;
+
+    for (guint i = 0; i < cfg->serials->len; i++) {
+        n += spec_is_stdio(g_ptr_array_index(cfg->serials, i));
+    }
+    for (guint i = 0; i < cfg->monitors->len; i++) {
+        MonitorConfig *mc = g_ptr_array_index(cfg->monitors, i);
+        n += mc->spec && spec_is_stdio(mc->spec);
+    }
+    for (guint i = 0; i < cfg->chardevs->len; i++) {
+        n += g_strcmp0(opts_get(g_ptr_array_index(cfg->chardevs, i),
+                                "backend"), "stdio") == 0;
+    }
+    return n;
+}
+
 /* Cross-option rules, checked once everything is parsed. */
 static bool cmdline_check(LaunchOptions *lo, GError **errp)
 {
     MachineConfig *cfg = &lo->cfg;
+    unsigned stdio = stdio_users(cfg);
 
     if (!cfg->kernel && cfg->initrd) {
         g_set_error(errp, LEMU_ERROR, LEMU_ERROR_INVALID,
@@ -539,11 +730,28 @@ static bool cmdline_check(LaunchOptions *lo, GError **errp)
                     "-nographic cannot be used with -daemonize");
         return false;
     }
+    if (stdio > 1) {
+        g_set_error(errp, LEMU_ERROR, LEMU_ERROR_INVALID,
+                    "cannot use stdio by multiple character devices");
+        return false;
+    }
+    for (guint i = 0; lo->daemonize && i < cfg->monitors->len; i++) {
+        MonitorConfig *mc = g_ptr_array_index(cfg->monitors, i);
+        if (mc->spec && spec_is_stdio(mc->spec)) {
+            g_set_error(errp, LEMU_ERROR, LEMU_ERROR_INVALID,
+                        "%s %s cannot be used with -daemonize",
+                        mc->mode == MONITOR_MODE_CONTROL ? "-qmp" :
+                        "-monitor", mc->spec);
+            return false;
+        }
+    }
     /* Without a display the first serial port goes to the terminal, as
-     * -nographic does in QEMU; a daemon has no terminal. */
-    if (cfg->serials->len == 0) {
+     * -nographic does in QEMU; a daemon has no terminal, and a monitor
+     * (or -chardev) on stdio already has it. */
+    if (cfg->serials->len == 0 && !lo->nodefaults) {
         g_ptr_array_add(cfg->serials,
-                        g_strdup(lo->daemonize ? "null" : "mon:stdio"));
+                        g_strdup(lo->daemonize || stdio ? "null" :
+                                 "mon:stdio"));
     }
     for (guint i = 0; lo->daemonize && i < cfg->serials->len; i++) {
         const char *spec = g_ptr_array_index(cfg->serials, i);

@@ -13,6 +13,8 @@ typedef struct LaunchOptions {
     unsigned log_mask;
     char *log_file;
     bool nographic;
+    bool nodefaults;             /* -nodefaults: no default serial port */
+    unsigned monitor_index;      /* -qmp/-monitor seen: compat_monitorN */
 } LaunchOptions;
 
 typedef enum {

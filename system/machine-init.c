@@ -227,6 +227,11 @@ static void machine_handle_requests(void *opaque)
             return;
         }
         machine_reset(m);
+        /* A VM stopped by a guest poweroff (-no-shutdown) can run again
+         * after a reset: it waits in prelaunch for "cont", as QEMU's. */
+        if (m->runstate == RUN_STATE_SHUTDOWN) {
+            machine_set_runstate(m, RUN_STATE_PRELAUNCH);
+        }
         qmp_event_reset(m, shutdown_cause_is_guest(cause),
                         shutdown_cause_name(cause));
     }

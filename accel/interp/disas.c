@@ -1,65 +1,14 @@
 /*
  * The interpreter's diagnostic logs, in QEMU's layouts: -d in_asm (each
- * newly translated block, disassembled) and -d cpu (the registers before
- * a block runs).
- *
- * Capstone is loaded with dlopen on first use, not linked: linking it
- * costs every start-up 3 MiB of mappings and milliseconds of relocation,
- * for a log that is rarely on. Its header only gives the types. Without
- * the library, blocks are logged as bytes.
+ * newly translated block, disassembled through util/disas.c) and -d cpu
+ * (the registers before a block runs). Without capstone, blocks are
+ * logged as bytes.
  */
-#include <dlfcn.h>
 #include <inttypes.h>
-#include <capstone/capstone.h>
+#include <stdio.h>
 #include "accel/interp/cpu.h"
+#include "lemu/util/disas.h"
 #include "lemu/util/log.h"
-
-#define CAPSTONE_SONAME "libcapstone.so.4"
-
-/* The capstone functions lemu uses, resolved once per process. */
-typedef struct CapstoneLib {
-    cs_err (*open)(cs_arch arch, cs_mode mode, csh *handle);
-    cs_err (*close)(csh *handle);
-    cs_err (*option)(csh handle, cs_opt_type type, size_t value);
-    size_t (*disasm)(csh handle, const uint8_t *code, size_t size,
-                     uint64_t address, size_t count, cs_insn **insn);
-    void (*free)(cs_insn *insn, size_t count);
-} CapstoneLib;
-
-static gpointer capstone_load(gpointer data)
-{
-    CapstoneLib *lib = data;
-    void *dl = dlopen(CAPSTONE_SONAME, RTLD_NOW | RTLD_LOCAL);
-
-    if (!dl) {
-        lemu_log_mask(LOG_IN_ASM, "in_asm: cannot load %s (%s): code is "
-                      "shown as bytes\n", CAPSTONE_SONAME, dlerror());
-        return NULL;
-    }
-    lib->open = (__typeof__(lib->open))dlsym(dl, "cs_open");
-    lib->close = (__typeof__(lib->close))dlsym(dl, "cs_close");
-    lib->option = (__typeof__(lib->option))dlsym(dl, "cs_option");
-    lib->disasm = (__typeof__(lib->disasm))dlsym(dl, "cs_disasm");
-    lib->free = (__typeof__(lib->free))dlsym(dl, "cs_free");
-    if (!lib->open || !lib->close || !lib->option || !lib->disasm ||
-        !lib->free) {
-        lemu_log_mask(LOG_IN_ASM, "in_asm: %s lacks the cs_* functions: "
-                      "code is shown as bytes\n", CAPSTONE_SONAME);
-        dlclose(dl);
-        return NULL;
-    }
-    /* Stays loaded for the life of the process. */
-    return lib;
-}
-
-/* NULL when capstone cannot be loaded. */
-static const CapstoneLib *capstone(void)
-{
-    static GOnce once = G_ONCE_INIT;
-    static CapstoneLib lib;
-
-    return g_once(&once, capstone_load, &lib);
-}
 
 /* Bytes that capstone could not (or was not there to) decode. */
 static void disas_bytes(GString *out, uint64_t pc, const uint8_t *code,
@@ -75,48 +24,13 @@ static void disas_bytes(GString *out, uint64_t pc, const uint8_t *code,
     }
 }
 
-/* Disassembles what it can in AT&T syntax, as QEMU logs x86 code; returns
- * how many bytes it decoded. */
-static unsigned disas_capstone(GString *out, const CapstoneLib *cs,
-                               unsigned code_bits, uint64_t pc,
-                               const uint8_t *code, unsigned len)
-{
-    cs_mode mode = code_bits == 64 ? CS_MODE_64 :
-                   code_bits == 32 ? CS_MODE_32 : CS_MODE_16;
-    cs_insn *insn;
-    unsigned done = 0;
-    size_t n;
-    csh h;
-
-    if (cs->open(CS_ARCH_X86, mode, &h) != CS_ERR_OK) {
-        return 0;
-    }
-    cs->option(h, CS_OPT_SYNTAX, CS_OPT_SYNTAX_ATT);
-    n = cs->disasm(h, code, len, pc, 0, &insn);
-    for (size_t i = 0; i < n; i++) {
-        g_string_append_printf(out, "0x%016" PRIx64 ":  %s%s%s\n",
-                               (uint64_t)insn[i].address, insn[i].mnemonic,
-                               insn[i].op_str[0] ? " " : "",
-                               insn[i].op_str);
-        done += insn[i].size;
-    }
-    if (n) {
-        cs->free(insn, n);
-    }
-    cs->close(&h);
-    return done;
-}
-
 void interp_log_block(InterpCPU *cpu, uint64_t pc, const uint8_t *code,
                       unsigned len)
 {
-    const CapstoneLib *cs = capstone();
     GString *out = g_string_new("----------------\nIN: \n");
-    unsigned done = 0;
+    unsigned done = disas_x86(code, len, pc, cpu->code_bits, 0,
+                              DISAS_STYLE_LOG, out, NULL);
 
-    if (cs) {
-        done = disas_capstone(out, cs, cpu->code_bits, pc, code, len);
-    }
     disas_bytes(out, pc + done, code + done, len - done);
     g_string_append_c(out, '\n');
     log_printf("%s", out->str);
@@ -137,10 +51,14 @@ static const char *const seg_names[X86_NR_SEGS] = {
 #define DESC_TYPE_WRITE      0x2     /* data */
 #define DESC_TYPE_ACCESSED   0x1
 
-/* The attribute bits as they sit in the high dword of a descriptor. */
+/* The attribute bits and limit[19:16] as they sit in the high dword of a
+ * descriptor. */
 static uint32_t seg_attr(const X86Segment *s)
 {
+    uint32_t limit_hi = (s->g ? s->limit >> 28 : s->limit >> 16) & 0xf;
+
     return ((uint32_t)s->type << 8) | ((uint32_t)s->s << 12) |
+           limit_hi << 16 |
            ((uint32_t)s->dpl << 13) | ((uint32_t)s->present << 15) |
            ((uint32_t)s->avl << 20) | ((uint32_t)s->l << 21) |
            ((uint32_t)s->db << 22) | ((uint32_t)s->g << 23);
@@ -236,7 +154,7 @@ void interp_log_cpu(InterpCPU *cpu)
     GString *out = g_string_new(NULL);
     uint64_t fl = interp_get_rflags(cpu);
     char flags[8] = {
-        flag_char(fl, RFLAGS_OF, 'O'), flag_char(fl, RFLAGS_DF, 'D'),
+        flag_char(fl, RFLAGS_DF, 'D'), flag_char(fl, RFLAGS_OF, 'O'),
         flag_char(fl, RFLAGS_SF, 'S'), flag_char(fl, RFLAGS_ZF, 'Z'),
         flag_char(fl, RFLAGS_AF, 'A'), flag_char(fl, RFLAGS_PF, 'P'),
         flag_char(fl, RFLAGS_CF, 'C'), 0,

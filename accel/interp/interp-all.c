@@ -255,6 +255,15 @@ static void interp_apic_extint(void *opaque)
     vcpu_kick(iv->vcpu);
 }
 
+/* QMP inject-nmi: the same as an NMI from the local APIC. */
+static void interp_vcpu_inject_nmi(VCPU *vcpu)
+{
+    InterpCPU *cpu = interp_vcpu(vcpu)->cpu;
+
+    g_atomic_int_set(&cpu->nmi_pending, 1);
+    vcpu_kick(vcpu);
+}
+
 static const ApicCpuOps interp_apic_cpu_ops = {
     .kick = interp_apic_kick,
     .init = interp_apic_init,
@@ -521,6 +530,7 @@ const AccelOps interp_accel_ops = {
     .set_state = interp_set_state,
     .vcpu_reset = interp_vcpu_reset,
     .reset = interp_reset,
+    .vcpu_inject_nmi = interp_vcpu_inject_nmi,
     .set_irq = NULL,       /* the board routes GSIs itself */
     .has_irqchip = false,
 };

@@ -300,6 +300,7 @@ const AccelOps kvm_accel_ops = {
     .vcpu_cleanup = kvm_vcpu_cleanup,
     .vcpu_run = kvm_vcpu_run,
     .vcpu_kick = kvm_vcpu_kick,
+    .vcpu_inject_nmi = kvm_vcpu_inject_nmi,
     .get_state = kvm_get_state,
     .set_state = kvm_set_state,
     .vcpu_reset = kvm_vcpu_reset,

@@ -475,6 +475,7 @@ void kvm_vcpu_reset(VCPU *cpu)
         }
     }
 
+    g_atomic_int_set(&kv->nmi_pending, 0);
     if (s->vcpu_events) {
         struct kvm_vcpu_events ev;
         memset(&ev, 0, sizeof(ev));
@@ -792,6 +793,12 @@ VcpuExit kvm_vcpu_run(VCPU *cpu)
         if (g_atomic_int_get(&cpu->kick_pending)) {
             __atomic_store_n(&run->immediate_exit, 1, __ATOMIC_SEQ_CST);
         }
+        if (g_atomic_int_get(&kv->nmi_pending) &&
+            g_atomic_int_compare_and_exchange(&kv->nmi_pending, 1, 0) &&
+            ioctl(kv->fd, KVM_NMI) < 0) {
+            warn_report("kvm: vCPU %u: KVM_NMI failed: %s", cpu->index,
+                        g_strerror(errno));
+        }
         if (ioctl(kv->fd, KVM_RUN, 0) < 0) {
             int err = errno;
             if (err == EINTR || err == EAGAIN) {
@@ -839,6 +846,17 @@ VcpuExit kvm_vcpu_run(VCPU *cpu)
             return kvm_vcpu_fail(cpu, msg);
         }
     }
+}
+
+/* Lock held, any thread: KVM_NMI would block until the vCPU leaves
+ * KVM_RUN, so flag it and kick; kvm_vcpu_run issues it before it enters
+ * KVM_RUN again. */
+void kvm_vcpu_inject_nmi(VCPU *cpu)
+{
+    KvmVcpu *kv = kvm_vcpu(cpu);
+
+    g_atomic_int_set(&kv->nmi_pending, 1);
+    vcpu_kick(cpu);
 }
 
 void kvm_vcpu_kick(VCPU *cpu)

@@ -52,6 +52,10 @@ typedef struct KvmVcpu {
      * every reset so that a rebooted guest finds a clean LAPIC. */
     struct kvm_lapic_state reset_lapic;
     uint64_t reset_apic_base;
+    /* atomic: an NMI to issue with KVM_NMI on the vCPU's own thread
+     * before its next KVM_RUN (from another thread the ioctl would wait
+     * for KVM_RUN to return) */
+    int nmi_pending;
 } KvmVcpu;
 
 static inline KvmState *kvm_state(Machine *m)
@@ -74,6 +78,7 @@ bool kvm_vcpu_init(VCPU *cpu, GError **errp);
 void kvm_vcpu_cleanup(VCPU *cpu);
 VcpuExit kvm_vcpu_run(VCPU *cpu);
 void kvm_vcpu_kick(VCPU *cpu);
+void kvm_vcpu_inject_nmi(VCPU *cpu);
 void kvm_vcpu_reset(VCPU *cpu);
 bool kvm_get_state(VCPU *cpu, X86CPUState *st, GError **errp);
 bool kvm_set_state(VCPU *cpu, const X86CPUState *st, GError **errp);

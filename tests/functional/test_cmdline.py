@@ -3,6 +3,7 @@
 (naming the option and what was expected, exit status 1) for every kind of
 bad input. None of these start a VM."""
 import os
+import socket
 import subprocess
 import tempfile
 import unittest
@@ -27,7 +28,8 @@ class Info(unittest.TestCase):
         r = lemu("-h")
         self.assertEqual(r.returncode, 0)
         for opt in ("-m ", "-smp", "-kernel", "-serial", "-no-reboot",
-                    "-daemonize", "-device"):
+                    "-daemonize", "-device", "-qmp ", "-qmp-pretty",
+                    "-monitor", "-mon ", "-uuid", "tcp:"):
             self.assertIn(opt, r.stdout)
 
     def test_device_help_lists_user_devices(self):
@@ -127,6 +129,61 @@ class BadInput(unittest.TestCase):
     def test_daemonize_with_stdio(self):
         self.assert_error(["-daemonize", "-nographic"], "-nographic",
                           "-daemonize")
+        self.assert_error(["-daemonize", "-serial", "none", "-qmp", "stdio"],
+                          "-qmp stdio", "-daemonize")
+
+    def test_bad_mon(self):
+        self.assert_error(["-mon", "m0,mode=bad"], "-mon", "'bad'",
+                          "control", "readline")
+        self.assert_error(["-mon", "mode=control"], "-mon", "chardev")
+        self.assert_error(["-mon", "m0,pretty=on"], "-mon", "pretty",
+                          "mode=control")
+        self.assert_error(["-mon", "m0,pretty=maybe"], "-mon", "maybe")
+        self.assert_error(["-mon", "m0,bogus=1"], "-mon", "bogus")
+        self.assert_error(["-monitor", "chardev:"], "-monitor", "chardev:ID")
+
+    def test_stdio_twice(self):
+        msg = "cannot use stdio by multiple character devices"
+        self.assert_error(["-serial", "stdio", "-qmp", "stdio"], msg)
+        self.assert_error(["-monitor", "stdio", "-qmp", "stdio"], msg)
+        self.assert_error(["-serial", "mon:stdio", "-monitor", "stdio"], msg)
+        self.assert_error(["-chardev", "stdio,id=c0", "-qmp-pretty",
+                           "stdio"], msg)
+
+    def test_bad_uuid(self):
+        for bad in ("1234", "", "12345678-9abc-def0-1234-56789abcdefg",
+                    "123456789-abc-def0-1234-56789abcdef0",
+                    "12345678-9abc-def0-1234-56789abcdef01",
+                    "12345678+9abc-def0-1234-56789abcdef0"):
+            self.assert_error(["-uuid", bad], "-uuid", "8-4-4-4-12")
+
+    def test_bad_monitor_spec(self):
+        self.assert_error(["-qmp", "bogus"], "-qmp", "bogus", "tcp:HOST:PORT")
+        self.assert_error(["-monitor", "tcp:localhost"], "-monitor",
+                          "tcp:HOST:PORT")
+        self.assert_error(["-qmp", "tcp:127.0.0.1:99999,server=on,wait=off"],
+                          "-qmp", "port '99999'")
+        self.assert_error(["-serial", "tcp:127.0.0.1:4444,server=on,x=1"],
+                          "-serial", "'x'")
+        self.assert_error(["-chardev", "socket,id=s,port=4444,server=on"],
+                          "-chardev", "host=HOST")
+
+    def test_tcp_port_in_use(self):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            s.listen(1)
+            port = s.getsockname()[1]
+            where = "'127.0.0.1:%d'" % port
+            self.assert_error(["-qmp", "tcp:127.0.0.1:%d,server=on,wait=off"
+                               % port], "-qmp", where,
+                              "Address already in use")
+            # QEMU's old spelling of the flags
+            self.assert_error(["-chardev", "socket,id=m0,host=127.0.0.1,"
+                               "port=%d,server,nowait" % port,
+                               "-mon", "m0,mode=control"],
+                              "-chardev", where, "Address already in use")
+            self.assert_error(["-serial", "tcp:127.0.0.1:%d,server,nowait"
+                               % port], "-serial", where)
 
 
 if __name__ == "__main__":

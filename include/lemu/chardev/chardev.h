@@ -1,7 +1,7 @@
 /*
- * Character devices: the host end of a serial port (and later of the
- * monitor). Backends: stdio, file, unix socket server, null. All I/O runs
- * on the main loop; nothing here blocks.
+ * Character devices: the host end of a serial port or of a monitor.
+ * Backends: stdio, file, unix or TCP socket server, null. All I/O runs on
+ * the main loop; nothing here blocks.
  *
  * Input flows backend -> frontend only as fast as the frontend takes it:
  * when can_receive() returns 0 the backend stops reading its fd, and the
@@ -44,6 +44,11 @@ typedef struct ChardevEscapeOps {
  */
 Chardev *chardev_new_from_opts(MainLoop *loop, LemuOpts *opts,
                                GError **errp);
+/* Parses a -chardev option string (implied key "backend"), accepting
+ * QEMU's old bare flags too: "server" for server=on, "nowait" for
+ * wait=off (likewise append, signal). */
+LemuOpts *chardev_opts_parse(const char *optname, const char *str,
+                             GError **errp);
 /*
  * The short forms of -serial and friends: "stdio", "file:PATH",
  * "unix:PATH[,server=on,wait=off]", "tcp:HOST:PORT[,server=on,wait=off]",
@@ -69,6 +74,11 @@ void chardev_set_frontend(Chardev *chr, const ChardevFrontendOps *ops,
                           void *opaque);
 /* Whether a frontend is attached (a device may not take a used one). */
 bool chardev_has_frontend(Chardev *chr);
+/* The frontend attached now (*ops NULL when none), so that a monitor that
+ * shares the chardev with a serial port (-serial mon:stdio) can take the
+ * input and hand it back. */
+void chardev_get_frontend(Chardev *chr, const ChardevFrontendOps **ops,
+                          void **opaque);
 void chardev_set_escape_ops(Chardev *chr, const ChardevEscapeOps *ops,
                             void *opaque);
 /*
@@ -90,7 +100,9 @@ void chardev_flush(Chardev *chr, int timeout_ms);
  * which owns it: it attaches a frontend, and frees it after the frontend
  * got CHARDEV_EVENT_CLOSED, from a bottom half, never inside a callback
  * of that chardev. @chr itself keeps listening and keeps its socket file.
- * Fails for backends that are not sockets.
+ * Fails for backends that are not sockets. @cb NULL stops serving (the
+ * user goes away); clients handed out before stay with their owner.
+ * While served, chardev_has_frontend() is true.
  */
 typedef void ChardevClientFunc(void *opaque, Chardev *client);
 bool chardev_serve_clients(Chardev *chr, ChardevClientFunc *cb,

@@ -94,6 +94,10 @@ bool json_object_get_bool(const JsonValue *obj, const char *key,
 bool json_object_get_i64(const JsonValue *obj, const char *key,
                          int64_t *out);   /* json_get_i64_wrap rules */
 
+/* Same type and value; objects compare as sets of members (order
+ * ignored), arrays element by element. */
+bool json_equal(const JsonValue *a, const JsonValue *b);
+
 /* Parses exactly one JSON value from @text[0..@len) (whitespace around
  * it allowed). Errors (LEMU_ERROR_INVALID) read "JSON parse error, ...". */
 JsonValue *json_parse(const char *text, size_t len, GError **errp);
