@@ -10,25 +10,6 @@
 #include "monitor/hmp-internal.h"
 #include "lemu/hw/qdev.h"
 
-#ifndef RFLAGS_PF
-#define RFLAGS_PF (1ULL << 2)
-#endif
-#ifndef RFLAGS_AF
-#define RFLAGS_AF (1ULL << 4)
-#endif
-#ifndef RFLAGS_ZF
-#define RFLAGS_ZF (1ULL << 6)
-#endif
-#ifndef RFLAGS_SF
-#define RFLAGS_SF (1ULL << 7)
-#endif
-#ifndef RFLAGS_OF
-#define RFLAGS_OF (1ULL << 11)
-#endif
-#ifndef RFLAGS_VM
-#define RFLAGS_VM (1ULL << 17)
-#endif
-
 typedef struct HmpCommand {
     const char *name;            /* "cont|c": the name and its aliases */
     const char *params;          /* the argument syntax help shows */
@@ -486,155 +467,6 @@ void hmp_execute(QmpContext *ctx, const char *line, unsigned *cpu_index,
 
 /* ---- x-query-registers -------------------------------------------------- */
 
-static const char *const seg_names[X86_NR_SEGS] = {
-    "ES", "CS", "SS", "DS", "FS", "GS",
-};
-
-/* Descriptor type bits (SDM vol. 3, 3.4.5.1). */
-#define DESC_TYPE_CODE        0x8
-#define DESC_TYPE_CONFORMING  0x4    /* code */
-#define DESC_TYPE_EXPAND_DOWN 0x4    /* data */
-#define DESC_TYPE_READ        0x2    /* code */
-#define DESC_TYPE_WRITE       0x2    /* data */
-#define DESC_TYPE_ACCESSED    0x1
-
-/* The high dword of the descriptor, without base bits: the attributes
- * and limit[19:16], as QEMU prints segment flags. */
-static uint32_t seg_flags(const X86Segment *s)
-{
-    uint32_t limit_hi = (s->g ? s->limit >> 28 : s->limit >> 16) & 0xf;
-
-    return ((uint32_t)(s->type & 0xf) << 8) | ((uint32_t)(s->s & 1) << 12) |
-           ((uint32_t)(s->dpl & 3) << 13) |
-           ((uint32_t)(s->present & 1) << 15) | limit_hi << 16 |
-           ((uint32_t)(s->avl & 1) << 20) | ((uint32_t)(s->l & 1) << 21) |
-           ((uint32_t)(s->db & 1) << 22) | ((uint32_t)(s->g & 1) << 23);
-}
-
-static void dump_seg(GString *out, const X86CPUState *st, bool cs64,
-                     const char *name, const X86Segment *s)
-{
-    static const char *const sys_names[2][16] = {
-        { "Reserved", "TSS16-avl", "LDT", "TSS16-busy", "CallGate16",
-          "TaskGate", "IntGate16", "TrapGate16", "Reserved", "TSS32-avl",
-          "Reserved", "TSS32-busy", "CallGate32", "Reserved", "IntGate32",
-          "TrapGate32" },
-        { "<hiword>", "Reserved", "LDT", "Reserved", "Reserved",
-          "Reserved", "Reserved", "Reserved", "Reserved", "TSS64-avl",
-          "Reserved", "TSS64-busy", "CallGate64", "Reserved", "IntGate64",
-          "TrapGate64" },
-    };
-    bool lma = st->efer & EFER_LMA;
-    unsigned type = s->type & 0xf;
-
-    if (cs64) {
-        g_string_append_printf(out, "%-3s=%04x %016" PRIx64 " %08x %08x",
-                               name, s->selector, s->base, s->limit,
-                               seg_flags(s));
-    } else {
-        g_string_append_printf(out, "%-3s=%04x %08x %08x %08x", name,
-                               s->selector, (uint32_t)s->base, s->limit,
-                               seg_flags(s));
-    }
-    if (!(st->cr0 & CR0_PE) || !s->present) {
-        g_string_append_c(out, '\n');
-        return;
-    }
-    g_string_append_printf(out, " DPL=%d ", s->dpl & 3);
-    if (!s->s) {
-        g_string_append_printf(out, "%s\n", sys_names[lma][type]);
-        return;
-    }
-    if (type & DESC_TYPE_CODE) {
-        g_string_append_printf(out, "%s [%c%c",
-                               s->l ? "CS64" : s->db ? "CS32" : "CS16",
-                               type & DESC_TYPE_CONFORMING ? 'C' : '-',
-                               type & DESC_TYPE_READ ? 'R' : '-');
-    } else {
-        g_string_append_printf(out, "%s [%c%c",
-                               s->db || lma ? "DS  " : "DS16",
-                               type & DESC_TYPE_EXPAND_DOWN ? 'E' : '-',
-                               type & DESC_TYPE_WRITE ? 'W' : '-');
-    }
-    g_string_append_printf(out, "%c]\n",
-                           type & DESC_TYPE_ACCESSED ? 'A' : '-');
-}
-
-/* QEMU's "info registers" layout: 64-bit registers while the CPU runs
- * 64-bit code, 32-bit ones otherwise (real mode included). lemu keeps no
- * interrupt shadow, A20 gate or SMM in X86CPUState: II=0 A20=1 SMM=0. */
-static void dump_cpu_state(GString *out, const X86CPUState *st)
-{
-    bool lma = st->efer & EFER_LMA;
-    bool cs64 = lma && st->segs[SEG_CS].l;
-    uint64_t fl = st->rflags;
-    const uint64_t *r = st->regs;
-    unsigned cpl = !(st->cr0 & CR0_PE) ? 0 : (fl & RFLAGS_VM) ? 3 :
-                   st->segs[SEG_SS].dpl & 3;
-    char flags[8] = {
-        fl & RFLAGS_DF ? 'D' : '-', fl & RFLAGS_OF ? 'O' : '-',
-        fl & RFLAGS_SF ? 'S' : '-', fl & RFLAGS_ZF ? 'Z' : '-',
-        fl & RFLAGS_AF ? 'A' : '-', fl & RFLAGS_PF ? 'P' : '-',
-        fl & RFLAGS_CF ? 'C' : '-', 0,
-    };
-
-    if (cs64) {
-        g_string_append_printf(out,
-            "RAX=%016" PRIx64 " RBX=%016" PRIx64 " RCX=%016" PRIx64
-            " RDX=%016" PRIx64 "\n"
-            "RSI=%016" PRIx64 " RDI=%016" PRIx64 " RBP=%016" PRIx64
-            " RSP=%016" PRIx64 "\n"
-            "R8 =%016" PRIx64 " R9 =%016" PRIx64 " R10=%016" PRIx64
-            " R11=%016" PRIx64 "\n"
-            "R12=%016" PRIx64 " R13=%016" PRIx64 " R14=%016" PRIx64
-            " R15=%016" PRIx64 "\n"
-            "RIP=%016" PRIx64 " RFL=%08x",
-            r[R_EAX], r[R_EBX], r[R_ECX], r[R_EDX],
-            r[R_ESI], r[R_EDI], r[R_EBP], r[R_ESP],
-            r[R_R8], r[R_R9], r[R_R10], r[R_R11],
-            r[R_R12], r[R_R13], r[R_R14], r[R_R15],
-            st->rip, (uint32_t)fl);
-    } else {
-        g_string_append_printf(out,
-            "EAX=%08x EBX=%08x ECX=%08x EDX=%08x\n"
-            "ESI=%08x EDI=%08x EBP=%08x ESP=%08x\n"
-            "EIP=%08x EFL=%08x",
-            (uint32_t)r[R_EAX], (uint32_t)r[R_EBX], (uint32_t)r[R_ECX],
-            (uint32_t)r[R_EDX], (uint32_t)r[R_ESI], (uint32_t)r[R_EDI],
-            (uint32_t)r[R_EBP], (uint32_t)r[R_ESP],
-            (uint32_t)st->rip, (uint32_t)fl);
-    }
-    g_string_append_printf(out, " [%s] CPL=%u II=0 A20=1 SMM=0 HLT=%d\n",
-                           flags, cpl, st->mp_state == X86_MP_HALTED);
-    for (int i = 0; i < X86_NR_SEGS; i++) {
-        dump_seg(out, st, cs64, seg_names[i], &st->segs[i]);
-    }
-    dump_seg(out, st, cs64, "LDT", &st->ldt);
-    dump_seg(out, st, cs64, "TR", &st->tr);
-    if (lma) {
-        g_string_append_printf(out,
-            "GDT=     %016" PRIx64 " %08x\n"
-            "IDT=     %016" PRIx64 " %08x\n"
-            "CR0=%08x CR2=%016" PRIx64 " CR3=%016" PRIx64 " CR4=%08x\n",
-            st->gdt.base, st->gdt.limit, st->idt.base, st->idt.limit,
-            (uint32_t)st->cr0, st->cr2, st->cr3, (uint32_t)st->cr4);
-    } else {
-        g_string_append_printf(out,
-            "GDT=     %08x %08x\n"
-            "IDT=     %08x %08x\n"
-            "CR0=%08x CR2=%08x CR3=%08x CR4=%08x\n",
-            (uint32_t)st->gdt.base, st->gdt.limit,
-            (uint32_t)st->idt.base, st->idt.limit, (uint32_t)st->cr0,
-            (uint32_t)st->cr2, (uint32_t)st->cr3, (uint32_t)st->cr4);
-    }
-    for (int i = 0; i < 4; i++) {
-        g_string_append_printf(out, "DR%d=%016" PRIx64 " ", i, st->dr[i]);
-    }
-    g_string_append_printf(out, "\nDR6=%016" PRIx64 " DR7=%016" PRIx64 "\n",
-                           st->dr[6], st->dr[7]);
-    g_string_append_printf(out, "EFER=%016" PRIx64 "\n", st->efer);
-}
-
 static JsonValue *human_readable_text(GString *text)
 {
     JsonValue *ret = json_object();
@@ -672,7 +504,7 @@ JsonValue *qmp_x_query_registers(QmpContext *ctx, const JsonValue *args,
     out = g_string_new(NULL);
     for (unsigned i = 0; i < n; i++) {
         g_string_append_printf(out, "\nCPU#%u\n", first + i);
-        dump_cpu_state(out, &st[i]);
+        x86_cpu_dump_state(&st[i], NULL, out);
     }
     g_free(st);
     return human_readable_text(out);

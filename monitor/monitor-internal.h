@@ -196,6 +196,9 @@ char *hmp_run_command_line(QmpContext *ctx, const char *line);
 void hmp_execute(QmpContext *ctx, const char *line, unsigned *cpu_index,
                  GString *out);
 
+/* VersionInfo: the greeting's "version" and query-version's return. */
+JsonValue *qmp_version_info(void);
+
 /* Handlers (qmp-cmds.c unless noted). */
 QmpCommandFunc qmp_query_version, qmp_query_commands, qmp_query_status,
     qmp_query_name, qmp_query_uuid, qmp_query_kvm, qmp_query_target,

@@ -37,8 +37,7 @@ JsonValue *qmp_qmp_capabilities(QmpContext *ctx, const JsonValue *args,
 
 /* ---- queries ----------------------------------------------------------- */
 
-JsonValue *qmp_query_version(QmpContext *ctx, const JsonValue *args,
-                             GError **errp)
+JsonValue *qmp_version_info(void)
 {
     JsonValue *ret = json_object();
     JsonValue *qemu = json_object();
@@ -50,6 +49,12 @@ JsonValue *qmp_query_version(QmpContext *ctx, const JsonValue *args,
     json_object_set(ret, "qemu", qemu);
     json_object_set_str(ret, "package", "lemu " LEMU_VERSION);
     return ret;
+}
+
+JsonValue *qmp_query_version(QmpContext *ctx, const JsonValue *args,
+                             GError **errp)
+{
+    return qmp_version_info();
 }
 
 JsonValue *qmp_query_commands(QmpContext *ctx, const JsonValue *args,

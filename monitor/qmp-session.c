@@ -10,13 +10,7 @@
  */
 #include <string.h>
 #include "monitor/monitor-internal.h"
-#include "lemu-config.h"
 #include "lemu/util/log.h"
-
-/* The QEMU release whose QMP lemu follows; clients gate features on it. */
-#define QMP_QEMU_MAJOR 7
-#define QMP_QEMU_MINOR 2
-#define QMP_QEMU_MICRO 0
 
 struct QmpSession {
     Machine *machine;
@@ -108,18 +102,10 @@ static void qmp_session_send_return(QmpSession *s, JsonValue *ret,
 
 static JsonValue *qmp_greeting(void)
 {
-    JsonValue *triple = json_object();
-    JsonValue *version = json_object();
     JsonValue *qmp = json_object();
     JsonValue *greeting = json_object();
 
-    /* QEMU's order, as its clients see it. */
-    json_object_set_int(triple, "micro", QMP_QEMU_MICRO);
-    json_object_set_int(triple, "minor", QMP_QEMU_MINOR);
-    json_object_set_int(triple, "major", QMP_QEMU_MAJOR);
-    json_object_set(version, "qemu", triple);
-    json_object_set_str(version, "package", "lemu " LEMU_VERSION);
-    json_object_set(qmp, "version", version);
+    json_object_set(qmp, "version", qmp_version_info());
     /* No "oob": lemu runs every command on the main loop. */
     json_object_set(qmp, "capabilities", json_array());
     json_object_set(greeting, "QMP", qmp);

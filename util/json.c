@@ -1440,20 +1440,22 @@ static void streamer_byte_nested(JsonStreamer *js, uint8_t c)
     }
 }
 
+/* Clients send these to force the parser back to a known state. */
+static bool is_reset_byte(uint8_t c)
+{
+    return c == 0x04 || c == 0xff;
+}
+
+/*
+ * Every 0x04 or 0xff gets exactly one error: that of the broken message
+ * it ends, or a stray byte error of its own (as QEMU flags them).
+ */
 static void streamer_byte(JsonStreamer *js, uint8_t c)
 {
     unsigned gen = js->generation;
 
-    if (c == 0x04 || c == 0xff) {
-        /* Clients send these to force the parser back to a known state. */
-        if (js->mode == STREAM_IDLE) {
-            return;
-        }
-        streamer_emit(js);
-        return;
-    }
     if (js->mode == STREAM_BARE) {
-        if (!ends_bare_token(c)) {
+        if (!ends_bare_token(c) && !is_reset_byte(c)) {
             streamer_store(js, c);
             return;
         }
@@ -1464,8 +1466,16 @@ static void streamer_byte(JsonStreamer *js, uint8_t c)
         /* @c starts whatever comes next. */
     }
     if (js->mode == STREAM_NESTED) {
-        streamer_byte_nested(js, c);
-        return;
+        if (!is_reset_byte(c)) {
+            streamer_byte_nested(js, c);
+            return;
+        }
+        if (!js->skipping) {
+            streamer_emit(js);
+            return;
+        }
+        /* Its error was sent already; this byte gets one of its own. */
+        streamer_clear(js);
     }
 
     /* Between messages. */
@@ -1488,6 +1498,8 @@ static void streamer_byte(JsonStreamer *js, uint8_t c)
     case ']':
     case ',':
     case ':':
+    case 0x04:
+    case 0xff:
         /* Cannot start a value: an error of its own. */
         streamer_emit(js);
         break;

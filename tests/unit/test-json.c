@@ -669,24 +669,34 @@ static void test_streamer_reset_bytes(void)
     static const char eot_input[] = "{\"a\": \"b\x04 7 ";
 
     collected_init(&c, 4096, 64);
-    /* Between messages the bytes are silently ignored. */
-    feed_str(&c, "\xff\x04\xff");
-    g_assert_cmpuint(c.items->len, ==, 0);
-
-    feed_str(&c, ff_input);
+    /* Between messages each one is flagged, as QEMU does, so that a
+     * client that sends one to resynchronise always gets an error. */
+    feed_str(&c, "\xff\x04");
     g_assert_cmpuint(c.items->len, ==, 2);
-    g_assert_true(g_str_has_prefix(item(&c, 0), "ERR: JSON parse error, "));
-    g_assert_cmpstr(item(&c, 1), ==, "{\"ok\": 1}");
+    g_assert_cmpstr(item(&c, 0), ==,
+                    "ERR: JSON parse error, stray byte 0xff");
+    g_assert_cmpstr(item(&c, 1), ==,
+                    "ERR: JSON parse error, stray byte 0x04");
+
+    /* Inside a message: one error, that of the broken message. */
+    feed_str(&c, ff_input);
+    g_assert_cmpuint(c.items->len, ==, 4);
+    g_assert_cmpstr(item(&c, 2), ==, "ERR: JSON parse error, unterminated "
+                    "string");
+    g_assert_cmpstr(item(&c, 3), ==, "{\"ok\": 1}");
 
     feed_str(&c, eot_input);
-    g_assert_cmpuint(c.items->len, ==, 4);
-    g_assert_true(g_str_has_prefix(item(&c, 2), "ERR: JSON parse error, "));
-    g_assert_cmpstr(item(&c, 3), ==, "7");
+    g_assert_cmpuint(c.items->len, ==, 6);
+    g_assert_cmpstr(item(&c, 4), ==, "ERR: JSON parse error, unterminated "
+                    "string");
+    g_assert_cmpstr(item(&c, 5), ==, "7");
 
-    /* They end a bare token like any delimiter. */
+    /* They end a bare token like any delimiter, then are flagged. */
     feed_str(&c, "42\xff");
-    g_assert_cmpuint(c.items->len, ==, 5);
-    g_assert_cmpstr(item(&c, 4), ==, "42");
+    g_assert_cmpuint(c.items->len, ==, 8);
+    g_assert_cmpstr(item(&c, 6), ==, "42");
+    g_assert_cmpstr(item(&c, 7), ==,
+                    "ERR: JSON parse error, stray byte 0xff");
     collected_free(&c);
 }
 
@@ -732,7 +742,8 @@ static void test_streamer_oversize(void)
     g_assert_cmpuint(strlen(item(&c, 5)), ==, 256);
 
     /* An endless bare token and an endless string are skipped too, and
-     * a 0xff ends the skip. */
+     * a 0xff ends the skip (with an error of its own: the message's was
+     * sent already). */
     for (int i = 0; i < 1000; i++) {
         feed_str(&c, "abcdefghijklmnopqrstuvwxyz");
     }
@@ -741,13 +752,15 @@ static void test_streamer_oversize(void)
         feed_str(&c, "abcdefghijklmnopqrstuvwxyz{{{{");
     }
     feed_str(&c, "\xff[4]");
-    g_assert_cmpuint(c.items->len, ==, 10);
+    g_assert_cmpuint(c.items->len, ==, 11);
     g_assert_cmpstr(item(&c, 6), ==,
                     "ERR: JSON message too large (more than 256 bytes)");
     g_assert_cmpstr(item(&c, 7), ==, "[3]");
     g_assert_cmpstr(item(&c, 8), ==,
                     "ERR: JSON message too large (more than 256 bytes)");
-    g_assert_cmpstr(item(&c, 9), ==, "[4]");
+    g_assert_cmpstr(item(&c, 9), ==,
+                    "ERR: JSON parse error, stray byte 0xff");
+    g_assert_cmpstr(item(&c, 10), ==, "[4]");
     collected_free(&c);
     g_string_free(big, true);
 }
@@ -769,7 +782,8 @@ static void test_streamer_depth(void)
                     "ERR: JSON nesting too deep (more than 4 levels)");
     g_assert_cmpstr(item(&c, 2), ==, "{\"b\": 2}");
 
-    /* A flood of open brackets costs no memory and is ended by 0xff. */
+    /* A flood of open brackets costs no memory and is ended by 0xff,
+     * which is flagged on its own. */
     for (int i = 0; i < 100000; i++) {
         g_string_append_c(s, '[');
     }
@@ -778,8 +792,10 @@ static void test_streamer_depth(void)
     g_assert_cmpstr(item(&c, 3), ==,
                     "ERR: JSON nesting too deep (more than 4 levels)");
     feed_str(&c, "\xff{}");
-    g_assert_cmpuint(c.items->len, ==, 5);
-    g_assert_cmpstr(item(&c, 4), ==, "{}");
+    g_assert_cmpuint(c.items->len, ==, 6);
+    g_assert_cmpstr(item(&c, 4), ==,
+                    "ERR: JSON parse error, stray byte 0xff");
+    g_assert_cmpstr(item(&c, 5), ==, "{}");
     collected_free(&c);
     g_string_free(s, true);
 }

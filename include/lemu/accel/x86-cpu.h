@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <glib.h>
 
 enum {
     R_EAX, R_ECX, R_EDX, R_EBX, R_ESP, R_EBP, R_ESI, R_EDI,
@@ -114,6 +115,31 @@ void x86_cpu_state_set_flat32(X86CPUState *st, uint64_t entry);
  * @cr3, PAE, EFER.LME|LMA. The caller builds the page tables. */
 void x86_cpu_state_set_long_mode(X86CPUState *st, uint64_t entry,
                                  uint64_t cr3);
+
+/*
+ * What a register dump prints that X86CPUState does not hold; only an
+ * accelerator that keeps it (the interpreter) knows it. With no extra,
+ * the CPL comes from the state (SS.DPL, 3 in virtual-8086 mode, 0 in
+ * real mode), II is 0 and there is no CCS/CCD/CCO line.
+ */
+typedef struct X86CPUDumpExtra {
+    unsigned cpl;
+    bool irq_inhibit;        /* II: an STI or MOV SS interrupt shadow */
+    /* The lazy condition codes, as QEMU's TCG prints them (its
+     * CPU_DUMP_CCOP): cc_op names the operation, NULL for no line. */
+    const char *cc_op;
+    uint64_t cc_src, cc_dst;
+} X86CPUDumpExtra;
+
+/*
+ * Appends @st to @out in QEMU's "info registers" / -d cpu layout: 64-bit
+ * registers while the CPU runs 64-bit code, 32-bit ones otherwise (real
+ * mode included), then segments, descriptor tables, control and debug
+ * registers, EFER. lemu has no A20 gate or SMM: A20=1 SMM=0. @extra may
+ * be NULL.
+ */
+void x86_cpu_dump_state(const X86CPUState *st, const X86CPUDumpExtra *extra,
+                        GString *out);
 
 /*
  * For the monitor (memsave, x): translates linear address @vaddr through

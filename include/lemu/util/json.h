@@ -117,9 +117,11 @@ char *json_to_string(const JsonValue *v, bool pretty);
  * resynchronises: an oversized message is skipped to its end without
  * being stored; a raw newline inside a string, or a 0x04 or 0xff byte
  * anywhere, ends the broken message at once (so a client typing by hand
- * gets its error when it presses Enter). Whitespace between messages is
- * ignored. The callback owns both arguments; it must not free the
- * streamer.
+ * gets its error when it presses Enter). Every 0x04 or 0xff gets exactly
+ * one error (that of the message it breaks off, or a stray-byte error of
+ * its own), as QEMU flags them. Whitespace between messages is ignored.
+ * The callback owns both arguments; it must not free the streamer. If it
+ * calls json_streamer_reset(), the rest of the current feed is dropped.
  */
 typedef void JsonMessageFunc(void *opaque, JsonValue *msg, GError *err);
 typedef struct JsonStreamer JsonStreamer;
