@@ -372,6 +372,63 @@ static void test_virtual_clock(void)
     main_loop_free(loop);
 }
 
+typedef struct StepProbe {
+    MainLoop *loop;
+    Timer *timer;
+    int64_t seen[4];
+    int n;
+    int64_t period;         /* re-arm this far ahead while n < 4 */
+} StepProbe;
+
+static void step_probe_cb(void *opaque)
+{
+    StepProbe *p = opaque;
+
+    p->seen[p->n++] = clock_get_ns(p->loop, CLOCK_VIRTUAL);
+    if (p->n < 4) {
+        timer_mod_ns(p->timer, p->seen[p->n - 1] + p->period);
+    }
+}
+
+static void test_virtual_clock_step(void)
+{
+    MainLoop *loop = main_loop_new(NULL);
+    StepProbe a = { .loop = loop, .period = 3 * MS };
+    int late = 0;
+    Timer *lt;
+    int64_t v0;
+
+    main_loop_virtual_clock_stop(loop);
+    v0 = clock_get_ns(loop, CLOCK_VIRTUAL);
+    a.timer = timer_new(loop, CLOCK_VIRTUAL, step_probe_cb, &a);
+    lt = timer_new(loop, CLOCK_VIRTUAL, count_cb, &late);
+    timer_mod_ns(a.timer, v0 + 1 * MS);
+    timer_mod_ns(lt, v0 + 8 * MS);
+
+    /* Each callback sees the clock at its own deadline, in order. */
+    main_loop_virtual_clock_step(loop, 7 * MS + 999999);
+    g_assert_cmpint(a.n, ==, 3);
+    g_assert_cmpint(a.seen[0], ==, v0 + 1 * MS);
+    g_assert_cmpint(a.seen[1], ==, v0 + 4 * MS);
+    g_assert_cmpint(a.seen[2], ==, v0 + 7 * MS);
+    g_assert_cmpint(late, ==, 0);
+    g_assert_cmpint(clock_get_ns(loop, CLOCK_VIRTUAL), ==, v0 + 8 * MS - 1);
+    g_assert_false(main_loop_virtual_clock_running(loop));
+
+    /* A deadline exactly at the end of the step fires. */
+    main_loop_virtual_clock_step(loop, 1);
+    g_assert_cmpint(late, ==, 1);
+    g_assert_cmpint(a.n, ==, 3);
+    main_loop_virtual_clock_step(loop, 2 * MS);
+    g_assert_cmpint(a.n, ==, 4);
+    g_assert_cmpint(a.seen[3], ==, v0 + 10 * MS);
+    g_assert_cmpint(clock_get_ns(loop, CLOCK_VIRTUAL), ==, v0 + 10 * MS);
+
+    timer_free(a.timer);
+    timer_free(lt);
+    main_loop_free(loop);
+}
+
 /* ---- bottom halves ---- */
 
 static void test_bh_coalesce_and_cancel(void)
@@ -683,6 +740,7 @@ int main(int argc, char **argv)
     g_test_add_func("/main-loop/quit-from-thread", test_quit_from_thread);
     g_test_add_func("/main-loop/lock-released-while-polling",
                     test_lock_released_while_polling);
+    g_test_add_func("/main-loop/virtual-clock-step", test_virtual_clock_step);
     g_test_add_func("/thread-pool/completions", test_thread_pool);
     g_test_add_func("/thread-pool/completions-with-lock",
                     test_thread_pool_with_lock);

@@ -45,8 +45,8 @@ typedef struct RtcTime {
     int year, month, day, weekday, hour, minute, second;
 } RtcTime;
 
-static Machine *rtc_machine_new(uint64_t below_4g, uint64_t above_4g,
-                                unsigned smp)
+static Machine *rtc_machine_new_full(uint64_t below_4g, uint64_t above_4g,
+                                     unsigned smp, bool clock_stopped)
 {
     Machine *m = fixture_machine_new();
     GError *err = NULL;
@@ -56,12 +56,21 @@ static Machine *rtc_machine_new(uint64_t below_4g, uint64_t above_4g,
     m->above_4g_size = above_4g;
     m->ram_size = below_4g + above_4g;
     m->cfg.smp = smp;
+    if (clock_stopped) {
+        main_loop_virtual_clock_stop(m->loop);
+    }
     g_assert_true(device_class_find("mc146818rtc") == &mc146818_rtc_class);
     dev = device_new(m, "mc146818rtc", &err);
     g_assert_no_error(err);
     g_assert_true(device_realize(dev, &err));
     g_assert_no_error(err);
     return m;
+}
+
+static Machine *rtc_machine_new(uint64_t below_4g, uint64_t above_4g,
+                                unsigned smp)
+{
+    return rtc_machine_new_full(below_4g, above_4g, smp, false);
 }
 
 static uint8_t cmos_read(Machine *m, uint8_t index)
@@ -166,7 +175,9 @@ static bool wait_for_irq8(Machine *m, int timeout_ms)
 
 static void test_rtc_defaults(void)
 {
-    Machine *m = rtc_machine_new(128 << 20, 0, 1);
+    /* With time stopped: the 1024 Hz periodic flag sets itself in C
+     * after a millisecond even with interrupts off, as on hardware. */
+    Machine *m = rtc_machine_new_full(128 << 20, 0, 1, true);
 
     g_assert_cmphex(cmos_read(m, REG_A) & ~A_UIP, ==, 0x26);
     g_assert_cmphex(cmos_read(m, REG_B), ==, B_24H);
@@ -454,40 +465,38 @@ static void test_rtc_periodic_flag_polled(void)
 
 static void test_rtc_uip(void)
 {
-    Machine *m = rtc_machine_new(128 << 20, 0, 1);
-    gint64 end = g_get_monotonic_time() + 6 * G_USEC_PER_SEC;
-    unsigned samples = 0, uip_samples = 0, windows = 0;
-    bool in_window = false;
+    const int64_t step_ns = 20000;
+    Machine *m = rtc_machine_new_full(128 << 20, 0, 1, true);
+    unsigned windows = 0, window_samples = 0;
     uint8_t sec_before = 0;
 
-    /* Sampled over whole seconds, UIP is set about 244 us in each: far
-     * less than 1% of the samples (timing one window would be at the
-     * mercy of the host scheduler). Each window ends with a new second. */
-    while (g_get_monotonic_time() < end && windows < 2) {
+    /* Virtual time steps 20 us at a time over 2.2 s: UIP is set for the
+     * last 244 us of every second (12 or 13 samples), and each window
+     * ends with a new second. */
+    for (int64_t t = 0; t < 2200000000LL; t += step_ns) {
         bool uip = cmos_read(m, REG_A) & A_UIP;
 
-        samples++;
         if (uip) {
-            uip_samples++;
-            if (!in_window) {
-                in_window = true;
+            if (!window_samples) {
                 sec_before = cmos_read(m, REG_SECONDS);
             }
-        } else if (in_window) {
+            window_samples++;
+        } else if (window_samples) {
             g_assert_cmphex(cmos_read(m, REG_SECONDS), !=, sec_before);
-            in_window = false;
+            g_assert_cmpuint(window_samples, >=, 12);
+            g_assert_cmpuint(window_samples, <=, 13);
+            window_samples = 0;
             windows++;
         }
+        main_loop_virtual_clock_step(m->loop, step_ns);
     }
-    g_assert_cmpuint(windows, >=, 1);
-    g_assert_cmpuint(uip_samples, >=, 1);
-    g_assert_cmpuint(uip_samples * 100, <, samples);
+    g_assert_cmpuint(windows, >=, 2);
 
     /* No update cycles with SET. */
     cmos_write(m, REG_B, B_24H | B_SET);
-    end = g_get_monotonic_time() + 1100 * 1000;
-    while (g_get_monotonic_time() < end) {
+    for (int64_t t = 0; t < 1100000000LL; t += step_ns) {
         g_assert_cmphex(cmos_read(m, REG_A) & A_UIP, ==, 0);
+        main_loop_virtual_clock_step(m->loop, step_ns);
     }
     fixture_machine_free(m);
 }

@@ -60,6 +60,8 @@ int64_t clock_get_ns(MainLoop *loop, ClockType type);
 void main_loop_virtual_clock_stop(MainLoop *loop);
 void main_loop_virtual_clock_start(MainLoop *loop);
 bool main_loop_virtual_clock_running(MainLoop *loop);
+/* Stopped clock only: advance by @ns, firing due virtual timers in order. */
+void main_loop_virtual_clock_step(MainLoop *loop, int64_t ns);
 
 /*
  * Timers fire from the main loop once their clock reaches the deadline.
