@@ -5,6 +5,7 @@
  */
 #include <stdarg.h>
 #include <string.h>
+#include <inttypes.h>
 #include "lemu/system/machine.h"
 #include "lemu/chardev/chardev.h"
 #include "lemu/monitor/monitor.h"
@@ -19,6 +20,8 @@ void machine_config_init(MachineConfig *cfg)
     cfg->devices = g_ptr_array_new_with_free_func((GDestroyNotify)opts_free);
     cfg->chardevs = g_ptr_array_new_with_free_func((GDestroyNotify)opts_free);
     cfg->serials = g_ptr_array_new_with_free_func(g_free);
+    cfg->drives = g_ptr_array_new_with_free_func(g_free);
+    cfg->blockdevs = g_ptr_array_new_with_free_func(g_free);
     cfg->monitors =
         g_ptr_array_new_with_free_func((GDestroyNotify)monitor_config_free);
 }
@@ -44,6 +47,12 @@ void machine_config_clear(MachineConfig *cfg)
     if (cfg->monitors) {
         g_ptr_array_free(cfg->monitors, TRUE);
     }
+    if (cfg->drives) {
+        g_ptr_array_free(cfg->drives, TRUE);
+    }
+    if (cfg->blockdevs) {
+        g_ptr_array_free(cfg->blockdevs, TRUE);
+    }
     g_free(cfg->uuid);
     memset(cfg, 0, sizeof(*cfg));
 }
@@ -62,6 +71,19 @@ static void machine_gsi_handler(void *opaque, int n, int level)
 IrqLine machine_gsi_line(Machine *m, int n)
 {
     return (IrqLine){ .handler = machine_gsi_handler, .opaque = m, .n = n };
+}
+
+void machine_send_msi(Machine *m, uint64_t addr, uint32_t data)
+{
+    if (m->accel && m->accel->has_irqchip && m->accel->send_msi) {
+        m->accel->send_msi(m, addr, data);
+    } else if (m->msi_route) {
+        m->msi_route(m->msi_route_opaque, addr, data);
+    } else {
+        lemu_log_mask(LOG_GUEST_ERROR, "MSI to 0x%" PRIx64 " data 0x%x "
+                      "dropped: this machine has no interrupt controller "
+                      "for MSIs\n", addr, data);
+    }
 }
 
 Chardev *machine_find_chardev(Machine *m, const char *id)

@@ -50,6 +50,9 @@ typedef struct AccelOps {
     /* Sets the level of global system interrupt @gsi (ISA IRQs are GSIs
      * 0-15). NULL when the machine routes interrupts itself. */
     void (*set_irq)(Machine *m, unsigned gsi, int level);
+    /* Sends an MSI (KVM_SIGNAL_MSI). NULL when the machine routes MSIs
+     * itself (Machine.msi_route). */
+    void (*send_msi)(Machine *m, uint64_t addr, uint32_t data);
     /* The PIC, IOAPIC, LAPIC and PIT live inside the accelerator. */
     bool has_irqchip;
 } AccelOps;

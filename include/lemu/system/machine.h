@@ -41,6 +41,9 @@ typedef struct MachineConfig {
     GPtrArray *serials;          /* char * spec of each -serial, in order */
     GPtrArray *monitors;         /* MonitorConfig * of -qmp/-monitor/-mon */
     char *uuid;                  /* -uuid, canonical lower-case; NULL */
+    GPtrArray *drives;           /* char * option string of each -drive */
+    GPtrArray *blockdevs;        /* char * argument of each -blockdev
+                                    (JSON or dotted keys) */
 } MachineConfig;
 
 #define PC_MAX_SERIAL 4
@@ -100,6 +103,14 @@ typedef struct Machine {
     IrqHandler *irq_route;
     void *irq_route_opaque;
 
+    /* MSI writes (address 0xfeeXXXXX, data) when the accelerator has no
+     * in-kernel irqchip: set by the board (userspace APIC bus). */
+    void (*msi_route)(void *opaque, uint64_t addr, uint32_t data);
+    void *msi_route_opaque;
+
+    GPtrArray *drives;           /* DriveInfo * (block/blockdev.c) */
+    struct PciBus *pci_bus;      /* bus 0, once the host bridge exists */
+
     void *board;                 /* the board's own state (PcMachine) */
     MonitorSet *monitor;         /* QMP and human monitors (monitor/) */
 } Machine;
@@ -117,6 +128,10 @@ void machine_free(Machine *m);
 /* The line of ISA IRQ/GSI @n; routed to the accelerator's irqchip or to
  * the board's userspace interrupt controllers. */
 IrqLine machine_gsi_line(Machine *m, int n);
+
+/* Lock held: delivers a message-signalled interrupt (MSI/MSI-X) through
+ * the accelerator's irqchip or the board's APIC bus. */
+void machine_send_msi(Machine *m, uint64_t addr, uint32_t data);
 
 /* Lock held: state changes done on the main loop. */
 void machine_pause(Machine *m);

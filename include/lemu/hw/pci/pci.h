@@ -61,8 +61,38 @@
 #define PCI_VENDOR_ID_INTEL     0x8086
 #define PCI_CLASS_BRIDGE_HOST   0x060000    /* class, subclass, prog-if */
 
+#define PCI_CAP_ID_MSIX         0x11
+#define PCI_CAP_ID_VNDR         0x09
+
+#define PCI_NUM_BARS            6
+#define PCI_BAR_SPACE_IO        0x01    /* low bits of a BAR register */
+#define PCI_BAR_MEM_TYPE_64     0x04
+#define PCI_BAR_MEM_PREFETCH    0x08
+#define PCI_BAR_UNMAPPED        UINT64_MAX
+
+/* Where lemu puts BARs (pci_bus_assign_bars) and which guest addresses
+ * the bus decodes: the 32-bit MMIO hole below the IOAPIC, and the I/O
+ * ports above the legacy devices. */
+#define PCI_MMIO_WINDOW_BASE    0xc0000000ULL
+#define PCI_MMIO_WINDOW_END     0xfec00000ULL   /* exclusive */
+#define PCI_IO_WINDOW_BASE      0xc000
+#define PCI_IO_WINDOW_END       0x10000         /* exclusive */
+
 typedef struct PciBus PciBus;
 typedef struct PciDevice PciDevice;
+typedef struct IoOps IoOps;
+typedef struct Machine Machine;
+typedef struct MsixState MsixState;
+
+/* One base address register as the device declared it. */
+typedef struct PciBar {
+    uint64_t size;             /* power of two; 0: BAR not implemented */
+    uint8_t type;              /* PCI_BAR_SPACE_IO, or memory flags */
+    const IoOps *ops;
+    void *opaque;
+    uint64_t addr;             /* decoded address, PCI_BAR_UNMAPPED when
+                                  the BAR or its decoding is off */
+} PciBar;
 
 struct PciDevice {
     const char *name;
@@ -75,10 +105,20 @@ struct PciDevice {
                            unsigned len);
     PciBus *bus;                            /* NULL while detached */
     uint8_t devfn;
+
+    PciBar bars[PCI_NUM_BARS];
+    uint8_t next_cap;          /* where pci_add_capability puts the next */
+    int intx_level;            /* INTx as the device drives it */
+    MsixState *msix;           /* NULL without MSI-X */
 };
 
 struct PciBus {
     PciDevice *devices[PCI_DEVFN_MAX];
+    Machine *machine;          /* for DMA and MSI; NULL in bare tests */
+    /* Routes INTx pin (0 = INTA) of slot @slot; set by the board (the
+     * swizzle to GSIs the DSDT's _PRT describes). */
+    void (*set_irq)(PciBus *bus, int slot, int pin, int level);
+    void *irq_opaque;
 };
 
 static inline uint16_t pci_get_word(const uint8_t *p)
@@ -139,5 +179,52 @@ static inline uint32_t pci_all_ones(unsigned len)
 uint32_t pci_config_read(PciDevice *d, unsigned addr, unsigned len);
 void pci_config_write(PciDevice *d, unsigned addr, uint32_t val,
                       unsigned len);
+
+/*
+ * Declares BAR @bar: @size a power of two (I/O >= 4, memory >= 16 bytes;
+ * lemu rounds memory BARs up to 4 KiB), @type PCI_BAR_SPACE_IO or memory
+ * flags (a 64-bit BAR also takes the next BAR register). Accesses to the
+ * BAR's decoded range call @ops with the offset into the BAR, under the
+ * machine lock. The guest moves the BAR by writing the register; the BAR
+ * decodes only while the command register enables its space.
+ */
+void pci_register_bar(PciDevice *d, int bar, uint8_t type, uint64_t size,
+                      const IoOps *ops, void *opaque);
+/* Adds a capability of @size bytes (ID and next pointer included) to the
+ * list and returns its offset in config space; 0 when it does not fit. */
+uint8_t pci_add_capability(PciDevice *d, uint8_t cap_id, uint8_t size);
+/* Gives every BAR of every device on @bus an address in the windows,
+ * largest first, and enables I/O, memory and bus mastering, as firmware
+ * would before a direct kernel boot. Also fills interrupt line. */
+void pci_bus_assign_bars(PciBus *bus);
+/* Registers the bus's MMIO and I/O windows with @m's maps, so that BAR
+ * accesses reach the devices; called by the host bridge. */
+bool pci_bus_map_windows(PciBus *bus, Machine *m, GError **errp);
+
+/* INTx: the device's interrupt pin (config 0x3d) at @level, unless the
+ * command register disables INTx; sets the status interrupt bit. */
+void pci_set_irq(PciDevice *d, int level);
+
+/*
+ * Bus-master DMA into guest memory, range-checked: false (and a guest
+ * error logged) when bus mastering is off or any byte is not RAM. Writes
+ * tell the interpreter that the RAM changed.
+ */
+bool pci_dma_read(PciDevice *d, uint64_t addr, void *buf, uint64_t len);
+bool pci_dma_write(PciDevice *d, uint64_t addr, const void *buf,
+                   uint64_t len);
+
+/* ---- MSI-X (hw/pci/msix.c) ---- */
+
+/* Puts an MSI-X table of @nvectors entries and its PBA in BAR @bar (a new
+ * 4 KiB-aligned memory BAR of their own) and adds the capability. */
+bool msix_init_exclusive_bar(PciDevice *d, unsigned nvectors, int bar,
+                             GError **errp);
+void msix_uninit(PciDevice *d);
+/* MSI-X enabled by the guest (and not function-masked)? */
+bool msix_enabled(PciDevice *d);
+/* Sends vector @vector, or sets its pending bit while it is masked. */
+void msix_notify(PciDevice *d, unsigned vector);
+void msix_reset(PciDevice *d);
 
 #endif

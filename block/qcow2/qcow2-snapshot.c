@@ -1,0 +1,2 @@
+/* Placeholder: being written. */
+typedef int lemu_placeholder_qcow2_qcow2_snapshot_c;

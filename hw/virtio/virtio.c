@@ -1,0 +1,2 @@
+/* Placeholder: being written. */
+typedef int lemu_placeholder_virtio_c;

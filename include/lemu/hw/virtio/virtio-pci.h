@@ -1,0 +1,37 @@
+/*
+ * The virtio 1.x PCI transport (modern only): vendor 0x1af4, device
+ * 0x1040 + virtio device id, the common/notify/ISR/device config
+ * structures described by vendor capabilities in one 32-bit memory BAR
+ * (BAR 4), and MSI-X in BAR 1. A virtio PCI device
+ * embeds a VirtIOPCIProxy next to its VirtIODevice.
+ */
+#ifndef LEMU_HW_VIRTIO_VIRTIO_PCI_H
+#define LEMU_HW_VIRTIO_VIRTIO_PCI_H
+
+#include "lemu/hw/pci/pci.h"
+#include "lemu/hw/virtio/virtio.h"
+
+#define PCI_VENDOR_ID_REDHAT_QUMRANET   0x1af4
+#define PCI_DEVICE_ID_VIRTIO_MODERN(id) (0x1040 + (id))
+#define PCI_SUBSYSTEM_VENDOR_ID_REDHAT  0x1af4
+
+typedef struct VirtIOPCIProxy {
+    PciDevice pci;
+    VirtIODevice *vdev;
+    unsigned nvectors;         /* MSI-X vectors; 0: INTx only */
+    uint32_t device_feature_select;
+    uint32_t driver_feature_select;
+    uint16_t queue_select;
+    int intx_pending;
+} VirtIOPCIProxy;
+
+/* Attaches @vdev to a PCI function on @m's bus (@devfn < 0: first free
+ * slot) with @class_code, @nvectors MSI-X vectors. */
+bool virtio_pci_realize(VirtIOPCIProxy *proxy, Machine *m,
+                        VirtIODevice *vdev, const char *name, int devfn,
+                        uint32_t class_code, unsigned nvectors,
+                        GError **errp);
+void virtio_pci_unrealize(VirtIOPCIProxy *proxy);
+void virtio_pci_reset(VirtIOPCIProxy *proxy);
+
+#endif
