@@ -16,6 +16,7 @@ extern const DeviceClass isa_debug_exit_class;   /* hw/misc/debugexit.c */
 extern const DeviceClass i440fx_pcihost_class;   /* hw/pci/i440fx.c */
 extern const DeviceClass generic_loader_class;   /* hw/i386/generic-loader.c */
 extern const DeviceClass acpi_pm_class;          /* hw/acpi/piix4-pm.c */
+extern const DeviceClass virtio_blk_pci_class;   /* hw/block/virtio-blk.c */
 
 extern const DeviceClass *const device_registry[];
 extern const size_t device_registry_len;

@@ -19,6 +19,7 @@ const DeviceClass *const device_registry[] = {
     &i440fx_pcihost_class,
     &generic_loader_class,
     &acpi_pm_class,
+    &virtio_blk_pci_class,
 };
 
 const size_t device_registry_len = G_N_ELEMENTS(device_registry);

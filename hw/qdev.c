@@ -393,3 +393,14 @@ void device_reset_all(Machine *m)
         }
     }
 }
+
+void device_vm_state_change_all(Machine *m, bool running)
+{
+    for (guint i = 0; m->devices && i < m->devices->len; i++) {
+        Device *dev = g_ptr_array_index(m->devices, i);
+
+        if (dev->cls->vm_state_change) {
+            dev->cls->vm_state_change(dev, running);
+        }
+    }
+}

@@ -208,6 +208,10 @@ QmpCommandFunc qmp_query_version, qmp_query_commands, qmp_query_status,
     qmp_memsave, qmp_pmemsave;
 /* After negotiation (the session handles it before). */
 QmpCommandFunc qmp_qmp_capabilities;
+/* qmp-block.c */
+QmpCommandFunc qmp_query_block, qmp_query_blockstats;
+/* HMP `info block`: appends the text, "\n" line ends, to @out. */
+void hmp_info_block(Machine *m, GString *out);
 /* hmp.c / hmp-cmds.c */
 QmpCommandFunc qmp_human_monitor_command, qmp_x_query_registers,
     qmp_x_query_mtree, qmp_x_query_qtree;

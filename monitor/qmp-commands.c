@@ -101,6 +101,26 @@ const QmpCommand qmp_commands[] = {
                "-monitor backends) and whether a frontend uses each.",
     },
     {
+        .name = "query-block",
+        .returns = "[BlockInfo]",
+        .handler = qmp_query_block,
+        .doc = "The disks: each -drive (and each -blockdev node a device "
+               "uses) with the device that uses it, its image chain, "
+               "cache mode and, for a device that can stop on errors, its "
+               "`io-status` (`failed` or `nospace` while werror=stop "
+               "holds the VM in io-error). Throttling limits are always "
+               "0.",
+    },
+    {
+        .name = "query-blockstats",
+        .returns = "[BlockStats]",
+        .handler = qmp_query_blockstats,
+        .doc = "I/O counters of each disk listed by query-block: bytes "
+               "and requests read, written, flushed and discarded, and "
+               "failed requests. lemu does not measure times or merges: "
+               "those members are 0.",
+    },
+    {
         .name = "stop",
         .handler = qmp_stop,
         .doc = "Pauses the VM (event STOP) if it runs. A VM that was not "
@@ -309,8 +329,9 @@ const QmpTypeDef qmp_types[] = {
                    "guest-panicked colo",
         .doc = "The run states of QEMU; lemu uses prelaunch (built, not "
                "started: -S), running, paused, shutdown (guest poweroff "
-               "with -no-shutdown) and internal-error (the accelerator "
-               "failed).",
+               "with -no-shutdown), internal-error (the accelerator "
+               "failed) and io-error (a disk error with werror=stop or "
+               "rerror=stop; `cont` retries the request).",
     },
     {
         .name = "StatusInfo",
@@ -417,6 +438,96 @@ const QmpTypeDef qmp_types[] = {
         .members = "ignore report stop",
         .doc = "What lemu did about a disk error: went on, reported it "
                "to the guest, or paused the VM.",
+    },
+    {
+        .name = "BlockDeviceIoStatus",
+        .kind = QMP_TYPE_ENUM,
+        .members = "ok failed nospace",
+        .doc = "Whether a disk's device was stopped by an I/O error "
+               "(`nospace`: the host ran out of space).",
+    },
+    {
+        .name = "BlockdevDetectZeroesOptions",
+        .kind = QMP_TYPE_ENUM,
+        .members = "off on unmap",
+        .doc = "Whether writes of zeroes are detected; lemu: always off.",
+    },
+    {
+        .name = "BlockdevCacheInfo",
+        .kind = QMP_TYPE_OBJECT,
+        .members = "writeback:bool direct:bool no-flush:bool",
+        .doc = "The cache mode: write cache on, O_DIRECT, flushes "
+               "ignored (cache=unsafe).",
+    },
+    {
+        .name = "SnapshotInfo",
+        .kind = QMP_TYPE_OBJECT,
+        .members = "id:str name:str vm-state-size:int date-sec:int "
+                   "date-nsec:int vm-clock-sec:int vm-clock-nsec:int "
+                   "icount?:int",
+        .doc = "An internal snapshot of an image.",
+    },
+    {
+        .name = "ImageInfo",
+        .kind = QMP_TYPE_OBJECT,
+        .members = "filename:str format:str dirty-flag?:bool "
+                   "actual-size?:int virtual-size:int cluster-size?:int "
+                   "encrypted?:bool compressed?:bool "
+                   "backing-filename?:str full-backing-filename?:str "
+                   "backing-filename-format?:str snapshots?:[SnapshotInfo] "
+                   "backing-image?:ImageInfo format-specific?:any",
+        .doc = "An image as `qemu-img info` describes it: sizes in bytes "
+               "(`actual-size`: host space used), its backing image, and "
+               "`format-specific` ({\"type\": \"qcow2\", \"data\": "
+               "{...}} for qcow2).",
+    },
+    {
+        .name = "BlockDeviceInfo",
+        .kind = QMP_TYPE_OBJECT,
+        .members = "file:str node-name?:str ro:bool drv:str "
+                   "backing_file?:str backing_file_depth:int encrypted:bool "
+                   "detect_zeroes:BlockdevDetectZeroesOptions bps:int "
+                   "bps_rd:int bps_wr:int iops:int iops_rd:int iops_wr:int "
+                   "image:ImageInfo cache:BlockdevCacheInfo "
+                   "write_threshold:int",
+        .doc = "The node a disk has inserted: file, format driver, "
+               "read-only, backing chain depth, image and cache mode.",
+    },
+    {
+        .name = "BlockInfo",
+        .kind = QMP_TYPE_OBJECT,
+        .members = "device:str qdev?:str type:str removable:bool "
+                   "locked:bool inserted?:BlockDeviceInfo tray_open?:bool "
+                   "io-status?:BlockDeviceIoStatus",
+        .doc = "A disk: its drive id (`\"\"` for a -blockdev node), the "
+               "QOM path of the device using it (`qdev`), what it has "
+               "inserted. `type` is always \"unknown\", as in QEMU.",
+    },
+    {
+        .name = "BlockDeviceStats",
+        .kind = QMP_TYPE_OBJECT,
+        .members = "rd_bytes:int wr_bytes:int unmap_bytes:int "
+                   "rd_operations:int wr_operations:int "
+                   "flush_operations:int unmap_operations:int "
+                   "rd_total_time_ns:int wr_total_time_ns:int "
+                   "flush_total_time_ns:int unmap_total_time_ns:int "
+                   "wr_highest_offset:int rd_merged:int wr_merged:int "
+                   "unmap_merged:int idle_time_ns?:int "
+                   "failed_rd_operations:int failed_wr_operations:int "
+                   "failed_flush_operations:int "
+                   "failed_unmap_operations:int invalid_rd_operations:int "
+                   "invalid_wr_operations:int invalid_flush_operations:int "
+                   "invalid_unmap_operations:int account_invalid:bool "
+                   "account_failed:bool timed_stats:[any]",
+        .doc = "I/O counters of a disk.",
+    },
+    {
+        .name = "BlockStats",
+        .kind = QMP_TYPE_OBJECT,
+        .members = "device?:str qdev?:str node-name?:str "
+                   "stats:BlockDeviceStats parent?:BlockStats "
+                   "backing?:BlockStats driver-specific?:any",
+        .doc = "The counters of one disk.",
     },
     { .name = NULL },
 };

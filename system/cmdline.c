@@ -589,6 +589,41 @@ static bool opt_log_file(LaunchOptions *lo, const char *optname,
     return true;
 }
 
+/* -drive and -blockdev are parsed when the machine opens them
+ * (block/blockdev.c); here they are only collected in order. */
+static bool opt_drive(LaunchOptions *lo, const char *optname,
+                      const char *arg, bool *exit_ok, GError **errp)
+{
+    g_ptr_array_add(lo->cfg.drives, g_strdup(arg));
+    return true;
+}
+
+static bool opt_blockdev(LaunchOptions *lo, const char *optname,
+                         const char *arg, bool *exit_ok, GError **errp)
+{
+    g_ptr_array_add(lo->cfg.blockdevs, g_strdup(arg));
+    return true;
+}
+
+/* -hda FILE: the first disk, as -drive file=FILE,index=0,media=disk. */
+static bool opt_hda(LaunchOptions *lo, const char *optname, const char *arg,
+                    bool *exit_ok, GError **errp)
+{
+    g_auto(GStrv) parts = g_strsplit(arg, ",", -1);
+    g_autofree char *escaped = g_strjoinv(",,", parts);
+
+    g_ptr_array_add(lo->cfg.drives,
+                    g_strdup_printf("file=%s,index=0,media=disk", escaped));
+    return true;
+}
+
+static bool opt_snapshot(LaunchOptions *lo, const char *optname,
+                         const char *arg, bool *exit_ok, GError **errp)
+{
+    lo->snapshot = true;
+    return true;
+}
+
 static bool opt_version(LaunchOptions *lo, const char *optname,
                         const char *arg, bool *exit_ok, GError **errp);
 static bool opt_help(LaunchOptions *lo, const char *optname,
@@ -645,6 +680,18 @@ static const CmdlineOption cmdline_options[] = {
     { "daemonize", false, opt_daemonize,
       "-daemonize       detach after start-up" },
     { "pidfile", true, opt_pidfile, "-pidfile FILE    write the pid to FILE" },
+    { "drive", true, opt_drive,
+      "-drive file=F[,format=qcow2|raw][,if=virtio|none][,id=ID][,index=N]\n"
+      "       [,readonly=on][,snapshot=on][,cache=writeback|none|writethrough|"
+      "unsafe|directsync]\n"
+      "       [,discard=ignore|unmap][,aio=threads|native|io_uring]"
+      "[,werror=..][,rerror=..]  a disk" },
+    { "blockdev", true, opt_blockdev,
+      "-blockdev driver=D,node-name=N[,file.filename=F...] or JSON  a block "
+      "node" },
+    { "hda", true, opt_hda, "-hda FILE        the first disk (virtio)" },
+    { "snapshot", false, opt_snapshot,
+      "-snapshot        write to temporary overlays, never to the images" },
     { "d", true, opt_log_items,
       "-d ITEM,...      enable logs (-d help lists them)" },
     { "D", true, opt_log_file, "-D FILE          write logs to FILE" },
@@ -752,6 +799,13 @@ static bool cmdline_check(LaunchOptions *lo, GError **errp)
         g_ptr_array_add(cfg->serials,
                         g_strdup(lo->daemonize || stdio ? "null" :
                                  "mon:stdio"));
+    }
+    /* -snapshot: snapshot=on for every -drive that does not say. */
+    for (guint i = 0; lo->snapshot && i < cfg->drives->len; i++) {
+        char *d = cfg->drives->pdata[i];
+
+        cfg->drives->pdata[i] = g_strconcat("snapshot=on,", d, NULL);
+        g_free(d);
     }
     for (guint i = 0; lo->daemonize && i < cfg->serials->len; i++) {
         const char *spec = g_ptr_array_index(cfg->serials, i);

@@ -15,6 +15,7 @@ typedef struct LaunchOptions {
     bool nographic;
     bool nodefaults;             /* -nodefaults: no default serial port */
     unsigned monitor_index;      /* -qmp/-monitor seen: compat_monitorN */
+    bool snapshot;               /* -snapshot: snapshot=on by default */
 } LaunchOptions;
 
 typedef enum {

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include "lemu/system/machine.h"
+#include "lemu/block/blockdev.h"
 #include "lemu/chardev/chardev.h"
 #include "lemu/hw/i386/pc.h"
 #include "lemu/hw/qdev.h"
@@ -110,6 +111,30 @@ static bool machine_init_chardevs(Machine *m, GError **errp)
             mc->mode = MONITOR_MODE_READLINE;
             mc->mux = true;
             g_ptr_array_add(cfg->monitors, mc);
+        }
+    }
+    return true;
+}
+
+/* -drive if=virtio: a virtio-blk-pci for each, after the -device ones
+ * (which may have taken their slots), in the order given. Drives a
+ * device already has are skipped, so a second call does nothing. */
+bool machine_create_drive_devices(Machine *m, GError **errp)
+{
+    for (guint i = 0; m->drives && i < m->drives->len; i++) {
+        DriveInfo *dinfo = g_ptr_array_index(m->drives, i);
+        Device *dev;
+
+        if (dinfo->type != IF_VIRTIO || dinfo->device) {
+            continue;
+        }
+        dev = device_new(m, "virtio-blk-pci", errp);
+        if (!dev || !device_set_prop(dev, "drive", dinfo->id, errp)) {
+            device_free(dev);
+            return false;
+        }
+        if (!device_realize(dev, errp)) {
+            return false;
         }
     }
     return true;
@@ -265,7 +290,10 @@ Machine *machine_new(MachineConfig *cfg, GError **errp)
     if (!pc_memory_init(m, errp) ||
         !machine_init_accel(m, notice, errp) ||
         !machine_init_chardevs(m, errp) ||
+        !blockdev_init_all(m, errp) ||
         !pc_machine_init(m, errp) ||
+        /* The board should have done it before assigning BARs. */
+        !machine_create_drive_devices(m, errp) ||
         !vcpus_create(m, errp) ||
         !monitor_init_all(m, errp)) {
         goto fail;
@@ -295,12 +323,18 @@ void machine_start(Machine *m)
 
 void machine_pause(Machine *m)
 {
+    machine_stop(m, RUN_STATE_PAUSED);
+}
+
+void machine_stop(Machine *m, RunState state)
+{
     if (m->runstate != RUN_STATE_RUNNING) {
         return;
     }
     vcpus_pause_all(m);
     main_loop_virtual_clock_stop(m->loop);
-    machine_set_runstate(m, RUN_STATE_PAUSED);
+    machine_set_runstate(m, state);
+    device_vm_state_change_all(m, false);
     qmp_event_stop(m);
 }
 
@@ -312,6 +346,8 @@ void machine_resume(Machine *m)
     }
     machine_set_runstate(m, RUN_STATE_RUNNING);
     main_loop_virtual_clock_start(m->loop);
+    /* Before the vCPUs: a disk stopped by an error retries first. */
+    device_vm_state_change_all(m, true);
     vcpus_resume_all(m);
     qmp_event_resume(m);
 }
@@ -370,6 +406,8 @@ void machine_free(Machine *m)
     monitor_cleanup(m);
     vcpus_destroy(m);
     device_destroy_all(m);
+    /* After the devices, which may still have requests in flight. */
+    blockdev_cleanup_all(m);
     pc_machine_cleanup(m);
     for (guint i = 0; i < m->chardevs->len; i++) {
         Chardev *chr = g_ptr_array_index(m->chardevs, i);

@@ -6,6 +6,7 @@ static const char *const runstate_names[RUN_STATE__MAX] = {
     [RUN_STATE_PAUSED] = "paused",
     [RUN_STATE_SHUTDOWN] = "shutdown",
     [RUN_STATE_INTERNAL_ERROR] = "internal-error",
+    [RUN_STATE_IO_ERROR] = "io-error",
 };
 
 static const char *const shutdown_cause_names[SHUTDOWN_CAUSE__MAX] = {

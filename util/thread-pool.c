@@ -56,24 +56,29 @@ static gpointer thread_pool_worker(gpointer opaque)
     return NULL;
 }
 
-/* Runs every finished item's completion, in the order they finished. */
+/* Runs every finished item's completion, in the order they finished.
+ * Takes the whole queue at once: one lock round trip per batch. */
 static void thread_pool_run_completions(void *opaque)
 {
     ThreadPool *pool = opaque;
 
     for (;;) {
+        GQueue batch;
         ThreadPoolItem *item;
 
         g_mutex_lock(&pool->lock);
-        item = g_queue_pop_head(&pool->done);
+        batch = pool->done;
+        g_queue_init(&pool->done);
         g_mutex_unlock(&pool->lock);
-        if (!item) {
+        if (g_queue_is_empty(&batch)) {
             break;
         }
-        if (item->complete) {
-            item->complete(item->opaque, item->ret);
+        while ((item = g_queue_pop_head(&batch))) {
+            if (item->complete) {
+                item->complete(item->opaque, item->ret);
+            }
+            g_free(item);
         }
-        g_free(item);
     }
 }
 

@@ -26,6 +26,7 @@ static const KvmRequiredCap kvm_required_caps[] = {
     { KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR" },
     { KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID" },
     { KVM_CAP_MP_STATE, "KVM_CAP_MP_STATE" },
+    { KVM_CAP_SIGNAL_MSI, "KVM_CAP_SIGNAL_MSI" },
 };
 
 static int kvm_check_extension(int fd, int cap)
@@ -292,6 +293,23 @@ static void kvm_set_irq(Machine *m, unsigned gsi, int level)
     }
 }
 
+/* The in-kernel LAPICs decode the message (address 0xfeeXXXXX, data). */
+static void kvm_send_msi(Machine *m, uint64_t addr, uint32_t data)
+{
+    KvmState *s = kvm_state(m);
+    struct kvm_msi msi = {
+        .address_lo = (uint32_t)addr,
+        .address_hi = (uint32_t)(addr >> 32),
+        .data = data,
+    };
+
+    /* 0: the message was blocked (no APIC took it), not an error. */
+    if (ioctl(s->vm_fd, KVM_SIGNAL_MSI, &msi) < 0) {
+        warn_report("kvm: cannot send MSI to 0x%" G_GINT64_MODIFIER "x data "
+                    "0x%x: %s", addr, data, g_strerror(errno));
+    }
+}
+
 const AccelOps kvm_accel_ops = {
     .name = "kvm",
     .init = kvm_init,
@@ -306,5 +324,6 @@ const AccelOps kvm_accel_ops = {
     .vcpu_reset = kvm_vcpu_reset,
     .reset = kvm_reset,
     .set_irq = kvm_set_irq,
+    .send_msi = kvm_send_msi,
     .has_irqchip = true,
 };

@@ -35,6 +35,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <glib.h>
 #include "lemu/block/block.h"
 
@@ -180,6 +181,8 @@ typedef struct BDRVQcow2State {
     uint32_t refcount_block_size;   /* refcounts per block */
     uint64_t free_cluster_index;    /* hint for the allocator */
     uint64_t free_byte_offset;      /* compressed sub-allocation */
+    uint32_t max_refcount_table_index; /* last non-zero reftable entry
+                                          (kept by qcow2-refcount.c) */
 
     Qcow2Cache *l2_table_cache;
     Qcow2Cache *refcount_block_cache;
@@ -205,6 +208,13 @@ typedef struct BDRVQcow2State {
     Qcow2Feature *feature_table;
     int nb_features;
     bool have_backing_format_ext;
+
+    /* Held shared by guest data I/O done outside s->lock; taken
+     * exclusively (with s->lock held) before clusters are freed, so no
+     * request still uses a cluster that is being given back. */
+    GRWLock data_io_lock;
+    uint64_t image_end;         /* file length seen so far (offset checks) */
+    bool corruption_signalled;  /* writes fail with -EIO from now on */
 } BDRVQcow2State;
 
 static inline uint64_t qcow2_offset_into_cluster(BDRVQcow2State *s,
@@ -225,6 +235,15 @@ int qcow2_update_header(BlockDriverState *bs);
 /* Sets or clears an incompatible feature bit on disk (with a flush
  * before setting DIRTY and after clearing it). */
 int qcow2_set_incompat_bit(BlockDriverState *bs, uint64_t bit, bool on);
+/* Lazy refcounts: sets DIRTY before the first allocating write (s->lock
+ * held). */
+int qcow2_mark_dirty(BlockDriverState *bs);
+/* Refcounts must be written before what points at them (false while
+ * DIRTY covers them, as with lazy refcounts). */
+static inline bool qcow2_need_accurate_refcounts(BDRVQcow2State *s)
+{
+    return !(s->incompatible_features & QCOW2_INCOMPAT_DIRTY);
+}
 /*
  * Metadata inconsistency found at run time: logs "qcow2: Marking image
  * as corrupt: <msg>; further corruption events will be suppressed",
@@ -279,6 +298,35 @@ void qcow2_parse_compressed_l2_entry(BlockDriverState *bs,
                                      uint64_t l2_entry, uint64_t *coffset,
                                      int *csize);
 
+/* Guest I/O, called without s->lock (qcow2-cluster.c). */
+int qcow2_preadv(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
+                 struct iovec *iov, int niov);
+int qcow2_pwritev(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
+                  struct iovec *iov, int niov, int flags);
+int qcow2_pwrite_zeroes(BlockDriverState *bs, uint64_t offset,
+                        uint64_t bytes, int flags);
+int qcow2_pdiscard(BlockDriverState *bs, uint64_t offset, uint64_t bytes);
+int qcow2_pwrite_compressed(BlockDriverState *bs, uint64_t offset,
+                            uint64_t bytes, struct iovec *iov, int niov);
+int qcow2_block_status(BlockDriverState *bs, uint64_t offset,
+                       uint64_t bytes, uint64_t *pnum, uint64_t *map,
+                       BlockDriverState **file);
+/* The same with s->lock held. */
+int qcow2_block_status_locked(BlockDriverState *bs, uint64_t offset,
+                              uint64_t bytes, uint64_t *pnum, uint64_t *map,
+                              BlockDriverState **file);
+/* Allocates host clusters for every unallocated guest cluster of
+ * [offset, offset + bytes) (preallocation=metadata and up); s->lock held.
+ * *host_end is set to the end of the highest host cluster used. */
+int qcow2_preallocate_range(BlockDriverState *bs, uint64_t offset,
+                            uint64_t bytes, uint64_t *host_end);
+/* Deallocates every cluster, leaving them unallocated so that the
+ * backing file shows through (make_empty); s->lock held. */
+int qcow2_discard_all(BlockDriverState *bs);
+/* Waits for guest data I/O running outside s->lock (s->lock held): call
+ * before freeing clusters that guest requests may still use. */
+void qcow2_drain_data_io(BDRVQcow2State *s);
+
 /* ---- qcow2-compress.c ---- */
 /* Compresses @src into @dest (at most @dest_size bytes); returns the
  * compressed size, -ENOMEM when it does not fit, -EIO on failure. */
@@ -288,8 +336,25 @@ ssize_t qcow2_compress(BDRVQcow2State *s, void *dest, size_t dest_size,
 ssize_t qcow2_decompress(BDRVQcow2State *s, void *dest, size_t dest_size,
                          const void *src, size_t src_size);
 
-/* ---- qcow2-refcount.c ---- */
+/* ---- qcow2-refcount.c ----
+ * All of these expect the caller to hold s->lock (open may call init
+ * before any other thread exists). */
+/* Expects s->refcount_order, s->refcount_table_offset and
+ * s->refcount_table_size (entries: refcount_table_clusters <<
+ * (cluster_bits - 3)) from the header; sets refcount_bits, refcount_max,
+ * refcount_block_bits/size, reads and validates the table (entries are
+ * not validated with BDRV_O_CHECK: check reports them). The caches are
+ * created by qcow2.c. The _errp form says what is wrong; the plain one
+ * reports it with error_report. */
+int qcow2_refcount_init_errp(BlockDriverState *bs, GError **errp);
 int qcow2_refcount_init(BlockDriverState *bs);
+/* Entry @index of a refcount block buffer (as on disk). */
+uint64_t qcow2_refblock_get(BDRVQcow2State *s, const void *block,
+                           uint64_t index);
+void qcow2_refblock_set(BDRVQcow2State *s, void *block, uint64_t index,
+                       uint64_t value);
+/* Recomputes s->max_refcount_table_index after the table changed. */
+void qcow2_refcount_update_max_index(BDRVQcow2State *s);
 void qcow2_refcount_close(BlockDriverState *bs);
 int qcow2_get_refcount(BlockDriverState *bs, uint64_t cluster_index,
                        uint64_t *refcount);
@@ -312,8 +377,9 @@ void qcow2_free_clusters(BlockDriverState *bs, uint64_t offset,
 /* Frees what an L2 entry points at (normal or compressed). */
 void qcow2_free_any_cluster(BlockDriverState *bs, uint64_t l2_entry,
                             int nb_clusters);
-/* Adds @addend to every cluster an L1 table references and fixes the
- * COPIED flags (snapshot create/delete/apply). */
+/* Adds @addend (-1, 0, 1) to every cluster an L1 table references and
+ * fixes the COPIED flags (snapshot create/delete/apply); on -ERANGE
+ * half way it takes back what it added. Lives in qcow2-snapshot.c. */
 int qcow2_update_snapshot_refcount(BlockDriverState *bs,
                                    uint64_t l1_table_offset, int l1_size,
                                    int addend);
@@ -324,10 +390,15 @@ const char *qcow2_check_metadata_overlap(BlockDriverState *bs,
                                          uint64_t offset, uint64_t size);
 
 /* ---- qcow2-check.c ---- */
+/* With s->lock held (or from open, before other threads exist).
+ * Messages go to stderr in qemu-img's wording. */
 int qcow2_check(BlockDriverState *bs, BdrvCheckResult *res,
                 BdrvCheckMode fix);
 
-/* ---- qcow2-snapshot.c ---- */
+/* ---- qcow2-snapshot.c ----
+ * qcow2_read_snapshots (open) and qcow2_free_snapshots (close) run
+ * before/after other threads; create, goto, delete and list expect the
+ * caller to hold s->lock. */
 int qcow2_read_snapshots(BlockDriverState *bs, GError **errp);
 void qcow2_free_snapshots(BlockDriverState *bs);
 int qcow2_snapshot_create(BlockDriverState *bs, BdrvSnapshotInfo *sn);

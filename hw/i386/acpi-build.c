@@ -20,6 +20,7 @@
 #include <string.h>
 #include "lemu/hw/i386/acpi.h"
 #include "lemu/hw/i386/pc.h"
+#include "lemu/hw/pci/pci.h"
 #include "lemu/system/machine.h"
 #include "lemu/util/log.h"
 
@@ -157,6 +158,7 @@ static uint8_t acpi_checksum(const uint8_t *p, size_t len)
 #define AML_PACKAGE_OP          0x12
 #define AML_DUAL_NAME_PREFIX    0x2e
 #define AML_MULTI_NAME_PREFIX   0x2f
+#define AML_METHOD_OP           0x14
 #define AML_EXT_OP_PREFIX       0x5b
 #define AML_EXT_DEVICE_OP       0x82
 #define AML_ROOT_CHAR           '\\'
@@ -354,12 +356,24 @@ static void aml_name_buffer(GByteArray *a, const char *name,
     aml_append_pkg(a, op, sizeof(op), body);
 }
 
+/* Method(name, nargs) {} : an empty method, such as a link's _SRS. */
+static void aml_empty_method(GByteArray *a, const char *name, uint8_t nargs)
+{
+    static const uint8_t op[] = { AML_METHOD_OP };
+    GByteArray *body = g_byte_array_new();
+
+    aml_namestring(body, name);
+    put_u8(body, nargs & 0x07);     /* MethodFlags: not serialized */
+    aml_append_pkg(a, op, sizeof(op), body);
+}
+
 /* ---- Resource descriptors (ACPI 6.4.2, 6.4.3) -------------------------- */
 
 #define RES_IRQ_NO_FLAGS        0x22    /* small, 2 bytes */
 #define RES_IO                  0x47    /* small, 7 bytes */
 #define RES_END_TAG             0x79    /* small, 1 byte */
 #define RES_DWORD_ADDRESS       0x87
+#define RES_EXT_IRQ             0x89
 #define RES_WORD_ADDRESS        0x88
 #define RES_IO_DECODE16         0x01
 #define RES_TYPE_MEMORY         0
@@ -369,6 +383,9 @@ static void aml_name_buffer(GByteArray *a, const char *name,
 #define RES_PRODUCER_FIXED      0x0c
 #define RES_IO_ENTIRE_RANGE     0x03
 #define RES_MEM_CACHEABLE_RW    0x03
+/* Extended interrupt flags: consumer, level, active high, shared. */
+#define RES_EXT_IRQ_CONSUMER    0x01
+#define RES_EXT_IRQ_SHARED      0x08
 
 static void res_io(GByteArray *r, uint16_t base, uint8_t align, uint8_t len)
 {
@@ -413,6 +430,15 @@ static void res_dword_memory(GByteArray *r, uint32_t min, uint32_t max)
     put_u32(r, max);
     put_u32(r, 0);
     put_u32(r, max - min + 1);
+}
+
+static void res_ext_irq(GByteArray *r, uint32_t gsi, uint8_t flags)
+{
+    put_u8(r, RES_EXT_IRQ);
+    put_u16(r, 6);              /* flags, count, one interrupt number */
+    put_u8(r, flags);
+    put_u8(r, 1);
+    put_u32(r, gsi);
 }
 
 static void res_end(GByteArray *r)
@@ -485,6 +511,67 @@ static void acpi_build_facs(GByteArray *a)
     put_zeros(a, ACPI_FACS_SIZE - (a->len - start));
 }
 
+/*
+ * The PCI interrupt links GSIA-GSID: each stands for one of GSIs 16-19,
+ * fixed, level-triggered, active high and shared, which is how the board
+ * drives them (hw/pci/i440fx.c). Through a link, rather than a bare GSI in
+ * _PRT (which means active low), the guest programs the polarity right.
+ */
+static void acpi_dsdt_pci_links(GByteArray *dsdt_sb)
+{
+    for (int i = 0; i < PCI_INTX_GSI_COUNT; i++) {
+        GByteArray *dev = g_byte_array_new();
+        GByteArray *prs = g_byte_array_new();
+        GByteArray *crs = g_byte_array_new();
+        char name[5];
+
+        snprintf(name, sizeof(name), "GSI%c", 'A' + i);
+        aml_name_eisaid(dev, "_HID", "PNP0C0F");
+        aml_name_integer(dev, "_UID", i);
+        res_ext_irq(prs, PCI_INTX_GSI_BASE + i,
+                    RES_EXT_IRQ_CONSUMER | RES_EXT_IRQ_SHARED);
+        res_end(prs);
+        aml_name_buffer(dev, "_PRS", prs);
+        res_ext_irq(crs, PCI_INTX_GSI_BASE + i,
+                    RES_EXT_IRQ_CONSUMER | RES_EXT_IRQ_SHARED);
+        res_end(crs);
+        aml_name_buffer(dev, "_CRS", crs);
+        aml_empty_method(dev, "_SRS", 1);
+        aml_device(dsdt_sb, name, dev);
+    }
+}
+
+/*
+ * _PRT: for every slot and pin, Package { slot << 16 | 0xffff, pin, link,
+ * 0 }, the link being the one of GSI pci_intx_gsi(slot, pin).
+ */
+static void acpi_dsdt_pci_prt(GByteArray *dev)
+{
+    static const uint8_t pkg_op[] = { AML_PACKAGE_OP };
+    GByteArray *table = g_byte_array_new();
+    unsigned n = PCI_SLOT_MAX * 4;
+
+    put_u8(table, (uint8_t)n);      /* NumElements: 128 fits a byte */
+    for (int slot = 0; slot < PCI_SLOT_MAX; slot++) {
+        for (int pin = 0; pin < 4; pin++) {
+            GByteArray *entry = g_byte_array_new();
+            char link[16];
+
+            snprintf(link, sizeof(link), "\\_SB.GSI%c",
+                     'A' + pci_intx_gsi(slot, pin) - PCI_INTX_GSI_BASE);
+            put_u8(entry, 4);
+            aml_integer(entry, ((uint32_t)slot << 16) | 0xffff);
+            aml_integer(entry, pin);
+            aml_namestring(entry, link);
+            aml_integer(entry, 0);
+            aml_append_pkg(table, pkg_op, sizeof(pkg_op), entry);
+        }
+    }
+    put_u8(dev, AML_NAME_OP);
+    aml_namestring(dev, "_PRT");
+    aml_append_pkg(dev, pkg_op, sizeof(pkg_op), table);
+}
+
 static void acpi_dsdt_pci_root(GByteArray *dsdt_sb, Machine *m)
 {
     GByteArray *dev = g_byte_array_new();
@@ -494,6 +581,8 @@ static void acpi_dsdt_pci_root(GByteArray *dsdt_sb, Machine *m)
     aml_name_eisaid(dev, "_HID", "PNP0A03");
     aml_name_integer(dev, "_ADR", 0);
     aml_name_integer(dev, "_UID", 0);
+    aml_name_integer(dev, "_BBN", 0);
+    acpi_dsdt_pci_prt(dev);
 
     res_word_address(crs, RES_TYPE_BUS_NUMBER, 0, 0x00, 0xff);
     res_io(crs, 0xcf8, 1, 8);   /* the configuration ports it decodes */
@@ -529,6 +618,7 @@ static void acpi_build_dsdt(GByteArray *a, Machine *m)
     size_t start = acpi_table_begin(a, "DSDT", 2);
     GByteArray *sb = g_byte_array_new();
 
+    acpi_dsdt_pci_links(sb);
     acpi_dsdt_pci_root(sb, m);
     /* Processor UIDs match the MADT's ACPI Processor IDs. */
     for (unsigned i = 0; i < acpi_cpu_count(m); i++) {

@@ -16,6 +16,7 @@
 #include "lemu/hw/intc/apic.h"
 #include "lemu/hw/intc/i8259.h"
 #include "lemu/hw/intc/ioapic.h"
+#include "lemu/hw/pci/pci.h"
 #include "lemu/hw/qdev.h"
 #include "lemu/chardev/chardev.h"
 #include "lemu/system/machine.h"
@@ -154,6 +155,39 @@ static void pc_apic_eoi(void *opaque, uint8_t vector)
     ioapic_eoi(opaque, vector);
 }
 
+/* MSI address and data (Intel SDM vol. 3, 11.11). */
+#define MSI_ADDR_BASE_MASK      0xfff00000u
+#define MSI_ADDR_BASE           0xfee00000u
+#define MSI_ADDR_DEST_SHIFT     12
+#define MSI_ADDR_DEST_MASK      0xff
+#define MSI_ADDR_DEST_LOGICAL   (1u << 2)
+#define MSI_DATA_VECTOR_MASK    0xff
+#define MSI_DATA_DM_SHIFT       8
+#define MSI_DATA_DM_MASK        0x7
+#define MSI_DATA_TRIGGER_LEVEL  (1u << 15)
+
+/* An MSI write as an interrupt message on the APIC bus. */
+static void pc_msi_route(void *opaque, uint64_t addr, uint32_t data)
+{
+    PcMachine *pcms = opaque;
+    ApicMessage msg;
+
+    if ((addr & MSI_ADDR_BASE_MASK) != MSI_ADDR_BASE || (addr >> 32)) {
+        lemu_log_mask(LOG_GUEST_ERROR, "MSI to 0x%" G_GINT64_MODIFIER "x "
+                      "(data 0x%x) dropped: not an interrupt address "
+                      "0xfeexxxxx\n", addr, data);
+        return;
+    }
+    msg = (ApicMessage){
+        .vector = data & MSI_DATA_VECTOR_MASK,
+        .delivery_mode = (data >> MSI_DATA_DM_SHIFT) & MSI_DATA_DM_MASK,
+        .dest_logical = addr & MSI_ADDR_DEST_LOGICAL,
+        .dest = (addr >> MSI_ADDR_DEST_SHIFT) & MSI_ADDR_DEST_MASK,
+        .level_triggered = data & MSI_DATA_TRIGGER_LEVEL,
+    };
+    apic_bus_deliver(pcms->apic_bus, &msg);
+}
+
 static bool pc_create_local_apics(Machine *m, PcMachine *pcms, GError **errp)
 {
     unsigned n = MIN(m->cfg.smp, (unsigned)LEMU_MAX_VCPUS);
@@ -203,6 +237,8 @@ static bool pc_create_interrupt_controllers(Machine *m, GError **errp)
         .handler = pc_pic_int_out, .opaque = pcms, .n = 0 });
     m->irq_route = pc_gsi_handler;
     m->irq_route_opaque = pcms;
+    m->msi_route = pc_msi_route;
+    m->msi_route_opaque = pcms;
     return pc_create_device(m, "i8254", NULL, errp) != NULL;
 }
 
@@ -289,12 +325,49 @@ static bool pc_build_bios_data_area(Machine *m, GError **errp)
                                 1, errp);
 }
 
+/*
+ * What firmware does before a direct kernel boot: give every PCI BAR an
+ * address and enable decoding. A board-internal device created after the
+ * -device ones, so that its reset runs after theirs (which park the BARs)
+ * at power-on and at every machine reset.
+ */
+typedef struct PcPciFirmware {
+    Device parent;
+} PcPciFirmware;
+
+static const VMStateField pc_pci_firmware_vmstate[] = {
+    VMSTATE_END
+};
+
+static void pc_pci_firmware_reset(Device *dev)
+{
+    if (dev->machine->pci_bus) {
+        pci_bus_assign_bars(dev->machine->pci_bus);
+    }
+}
+
+static bool pc_pci_firmware_realize(Device *dev, GError **errp)
+{
+    return true;
+}
+
+static const DeviceClass pc_pci_firmware_class = {
+    .name = "pc-pci-firmware",
+    .desc = "assigns PCI BARs at reset, as firmware would",
+    .instance_size = sizeof(PcPciFirmware),
+    .user_creatable = false,
+    .vmstate = pc_pci_firmware_vmstate,
+    .realize = pc_pci_firmware_realize,
+    .reset = pc_pci_firmware_reset,
+};
+
 bool pc_machine_init(Machine *m, GError **errp)
 {
     static const char *const board_devices[] = {
         "mc146818rtc", "i8042", "port80", "i440FX-pcihost", "acpi-pm",
     };
     PcMachine *pcms = g_new0(PcMachine, 1);
+    Device *fw;
 
     pcms->machine = m;
     m->board = pcms;
@@ -315,6 +388,11 @@ bool pc_machine_init(Machine *m, GError **errp)
                                      errp)) {
             return false;
         }
+    }
+    /* After every -device, so that it sees all PCI functions. */
+    fw = device_new_from_class(m, &pc_pci_firmware_class, errp);
+    if (!fw || !device_realize(fw, errp)) {
+        return false;
     }
     if (m->cfg.kernel) {
         return x86_load_kernel(m, errp);

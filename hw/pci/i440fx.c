@@ -47,6 +47,8 @@ typedef struct I440fxState {
     uint8_t rcr;
     PciDevice host;             /* 00.0, the bridge itself */
     PciBus bus;
+    /* How many functions assert each of the shared INTx GSIs 16-19. */
+    unsigned intx_count[PCI_INTX_GSI_COUNT];
     bool address_port_registered;
     bool data_port_registered;
 } I440fxState;
@@ -54,6 +56,7 @@ typedef struct I440fxState {
 static const VMStateField i440fx_vmstate[] = {
     VMSTATE(I440fxState, config_address, VMS_U32),
     VMSTATE(I440fxState, rcr, VMS_U8),
+    VMSTATE_ARRAY(I440fxState, intx_count, VMS_U32, PCI_INTX_GSI_COUNT),
     VMSTATE_ARRAY(I440fxState, host.config, VMS_U8, PCI_CONFIG_SPACE_SIZE),
     VMSTATE_END
 };
@@ -195,6 +198,30 @@ PciBus *pci_host_bus(Machine *m)
     return NULL;
 }
 
+/*
+ * INTx routing as the DSDT's _PRT describes it: the swizzle puts each
+ * slot's INTA-D on GSIs 16-19, shared and level-triggered, so the line is
+ * asserted while any function on it asserts its pin.
+ */
+static void i440fx_pci_set_irq(PciBus *bus, int slot, int pin, int level)
+{
+    I440fxState *s = bus->irq_opaque;
+    int gsi = pci_intx_gsi(slot, pin);
+    unsigned *count = &s->intx_count[gsi - PCI_INTX_GSI_BASE];
+    IrqLine line;
+
+    if (level) {
+        (*count)++;
+    } else if (*count) {
+        (*count)--;
+    }
+    if (*count > 1 || (*count == 1 && !level)) {
+        return;     /* the line's level did not change */
+    }
+    line = machine_gsi_line(DEVICE(s)->machine, gsi);
+    irq_set_level(&line, *count != 0);
+}
+
 static void i440fx_reset(Device *dev)
 {
     I440fxState *s = (I440fxState *)dev;
@@ -220,17 +247,34 @@ static void i440fx_unrealize(Device *dev)
         s->address_port_registered = false;
     }
     pci_bus_detach(&s->host);
+    pci_bus_unmap_windows(&s->bus);
+    if (dev->machine->pci_bus == &s->bus) {
+        dev->machine->pci_bus = NULL;
+    }
 }
 
 static bool i440fx_realize(Device *dev, GError **errp)
 {
     I440fxState *s = (I440fxState *)dev;
-    IoPortMap *io = dev->machine->io;
+    Machine *m = dev->machine;
+    IoPortMap *io = m->io;
 
+    if (m->pci_bus) {
+        g_set_error(errp, LEMU_ERROR, LEMU_ERROR_INVALID,
+                    "i440FX-pcihost: the machine has a PCI host bridge "
+                    "already, expected one");
+        return false;
+    }
     i440fx_init_host_config(s);
+    s->bus.set_irq = i440fx_pci_set_irq;
+    s->bus.irq_opaque = s;
     if (!pci_bus_attach(&s->bus, &s->host, PCI_DEVFN(0, 0), errp)) {
         return false;
     }
+    if (!pci_bus_map_windows(&s->bus, m, errp)) {
+        goto fail;
+    }
+    m->pci_bus = &s->bus;
     if (!ioport_register(io, "pci-conf-addr", PCI_HOST_CONFIG_ADDRESS,
                          PCI_HOST_PORT_COUNT, &i440fx_address_ops, s, errp)) {
         goto fail;

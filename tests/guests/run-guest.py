@@ -20,6 +20,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 
 SKIP = 77
 QEMU = 'qemu-system-x86_64'
@@ -60,6 +61,10 @@ def parse_args():
                    help='expected exit status (default 33 = PASS)')
     p.add_argument('--timeout', type=float, default=120,
                    help='seconds before the VM is killed (default 120)')
+    p.add_argument('--scratch-disk', metavar='BYTES', type=int,
+                   help='create a zeroed temporary raw image of BYTES '
+                   'bytes and put its path where the VM arguments say '
+                   '@DISK@')
     p.add_argument('vm_args', nargs='*', help='arguments for the VM')
     return p.parse_args()
 
@@ -157,6 +162,17 @@ def compare(rules, lines, t_start, t_end, prefix_only=False):
 
 def main():
     args = parse_args()
+    if args.scratch_disk is None:
+        return run(args)
+    with tempfile.TemporaryDirectory(prefix='lemu-guest-') as tmp:
+        disk = os.path.join(tmp, 'disk.raw')
+        with open(disk, 'wb') as f:
+            f.truncate(args.scratch_disk)
+        args.vm_args = [a.replace('@DISK@', disk) for a in args.vm_args]
+        return run(args)
+
+
+def run(args):
     rules = load_expected(args.expect)
     cmd = build_command(args)
     print('running: ' + ' '.join(cmd), flush=True)

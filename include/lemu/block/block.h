@@ -210,6 +210,9 @@ struct BlockDriverState {
      * block size; 1 otherwise). Generic code aligns for the driver. */
     uint32_t request_alignment;
     bool encrypted;            /* never: encrypted images are refused */
+    /* Serialises the read-modify-write of unaligned writes (generic
+     * code, request_alignment > 1 only). */
+    GMutex rmw_lock;
 };
 
 /* ---- opening and closing ---- */
@@ -292,6 +295,21 @@ GHashTable *block_opts_new(void);   /* string -> string, both owned */
  * literal comma. */
 bool block_opts_parse(GHashTable *opts, const char *str,
                       const char *implied_key, GError **errp);
+/* Takes a boolean (on/off, yes/no, true/false): *present says whether
+ * @key was there; a malformed value is an error naming @key. */
+bool block_opts_take_bool(GHashTable *opts, const char *key, bool *out,
+                          bool *present, GError **errp);
+/* Moves every "PREFIX.x" key of @opts into a new table as "x". */
+GHashTable *block_opts_extract_prefix(GHashTable *opts, const char *prefix);
+/* Takes the node options every driver shares (read-only, cache.direct,
+ * cache.no-flush, discard, detect-zeroes, force-share, auto-read-only)
+ * and applies them to the BDRV_O_* @flags. */
+bool block_opts_take_flags(GHashTable *opts, int *flags, GError **errp);
+/* A JSON object ({"driver": "qcow2", "file": {"filename": "x"}}) into
+ * @opts as flat dotted keys ("file.filename"); bools become on/off,
+ * null "null". Used by -blockdev and "json:" file names. */
+bool block_opts_parse_json(GHashTable *opts, const char *json,
+                           GError **errp);
 /* Total length of an iovec. */
 uint64_t iov_size(const struct iovec *iov, int niov);
 

@@ -79,6 +79,8 @@ typedef struct DeviceClass {
     bool (*realize)(Device *dev, GError **errp);
     void (*reset)(Device *dev);            /* may be NULL */
     void (*unrealize)(Device *dev);        /* may be NULL */
+    /* The VM started running (@running) or stopped; may be NULL. */
+    void (*vm_state_change)(Device *dev, bool running);
 } DeviceClass;
 
 struct Device {
@@ -111,6 +113,8 @@ Device *device_create_from_opts(Machine *m, LemuOpts *opts, GError **errp);
 /* Unrealizes (reverse order) and frees every device of @m. */
 void device_destroy_all(Machine *m);
 void device_reset_all(Machine *m);
+/* Tells every device with a vm_state_change hook, in creation order. */
+void device_vm_state_change_all(Machine *m, bool running);
 
 #define DEVICE(obj) ((Device *)(obj))
 

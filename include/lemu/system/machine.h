@@ -136,6 +136,9 @@ void machine_send_msi(Machine *m, uint64_t addr, uint32_t data);
 /* Lock held: state changes done on the main loop. */
 void machine_pause(Machine *m);
 void machine_resume(Machine *m);
+/* Lock held, main loop: pauses a running VM into @state (paused,
+ * io-error) with event STOP; devices hear of it (vm_state_change). */
+void machine_stop(Machine *m, RunState state);
 /* Lock held, the VM paused or not: resets devices, re-loads ROM blobs,
  * sets every vCPU to its boot state. */
 void machine_reset(Machine *m);
@@ -151,6 +154,11 @@ void machine_request_exit(Machine *m, int code);
  * internal-error with @msg reported on stderr. */
 void machine_request_internal_error(Machine *m, const char *fmt, ...)
     G_GNUC_PRINTF(2, 3);
+
+/* Creates a virtio-blk-pci for each -drive if=virtio that no device has
+ * taken. The board calls it after the -device devices and before the
+ * PCI BARs are assigned (pc-pci-firmware). */
+bool machine_create_drive_devices(Machine *m, GError **errp);
 
 /* Adds a blob to load at @addr at every reset; fails when it does not fit
  * in RAM/ROM. */

@@ -11,6 +11,7 @@ typedef enum {
     RUN_STATE_PAUSED,          /* "paused" */
     RUN_STATE_SHUTDOWN,        /* "shutdown": guest powered off, -no-shutdown */
     RUN_STATE_INTERNAL_ERROR,  /* "internal-error": an accelerator failed */
+    RUN_STATE_IO_ERROR,        /* "io-error": a disk error with werror=stop */
     RUN_STATE__MAX
 } RunState;
 

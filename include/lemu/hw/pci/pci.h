@@ -103,6 +103,9 @@ struct PciDevice {
      * the command register changed). */
     void (*config_written)(PciDevice *d, uint8_t addr, uint32_t val,
                            unsigned len);
+    /* Optional: told before a guest read of config [addr, addr + len),
+     * so the device can refresh config[] there (a window register). */
+    void (*config_read)(PciDevice *d, uint8_t addr, unsigned len);
     PciBus *bus;                            /* NULL while detached */
     uint8_t devfn;
 
@@ -110,6 +113,7 @@ struct PciDevice {
     uint8_t next_cap;          /* where pci_add_capability puts the next */
     int intx_level;            /* INTx as the device drives it */
     MsixState *msix;           /* NULL without MSI-X */
+    bool intx_asserted;        /* what the bus line was last told */
 };
 
 struct PciBus {
@@ -119,7 +123,23 @@ struct PciBus {
      * swizzle to GSIs the DSDT's _PRT describes). */
     void (*set_irq)(PciBus *bus, int slot, int pin, int level);
     void *irq_opaque;
+    /* The windows pci_bus_map_windows registered (NULL/false: none). */
+    struct MemoryRegion *mmio_window;
+    bool io_window_mapped;
 };
+
+/*
+ * The pc board's INTx routing, which the DSDT's _PRT describes: pin @pin
+ * (0 = INTA) of slot @slot is GSI 16 + (slot + pin) % 4, level-triggered,
+ * active high, shared.
+ */
+#define PCI_INTX_GSI_BASE       16
+#define PCI_INTX_GSI_COUNT      4
+
+static inline int pci_intx_gsi(int slot, int pin)
+{
+    return PCI_INTX_GSI_BASE + (slot + pin) % PCI_INTX_GSI_COUNT;
+}
 
 static inline uint16_t pci_get_word(const uint8_t *p)
 {
@@ -200,6 +220,15 @@ void pci_bus_assign_bars(PciBus *bus);
 /* Registers the bus's MMIO and I/O windows with @m's maps, so that BAR
  * accesses reach the devices; called by the host bridge. */
 bool pci_bus_map_windows(PciBus *bus, Machine *m, GError **errp);
+void pci_bus_unmap_windows(PciBus *bus);
+
+/* Power-on state of the generic header: BARs at 0 and not decoded,
+ * command 0, INTx deasserted, MSI-X reset. Device models call it from
+ * their reset; the board's firmware step (pci_bus_assign_bars) runs
+ * after every device reset. */
+void pci_device_reset(PciDevice *d);
+/* The BAR's decoded guest address, PCI_BAR_UNMAPPED when off. */
+uint64_t pci_bar_address(PciDevice *d, int bar);
 
 /* INTx: the device's interrupt pin (config 0x3d) at @level, unless the
  * command register disables INTx; sets the status interrupt bit. */
@@ -223,8 +252,16 @@ bool msix_init_exclusive_bar(PciDevice *d, unsigned nvectors, int bar,
 void msix_uninit(PciDevice *d);
 /* MSI-X enabled by the guest (and not function-masked)? */
 bool msix_enabled(PciDevice *d);
+/* The MSI-X enable bit alone (vectors may still be function-masked and
+ * then go pending): whether the device signals through MSI-X, not INTx. */
+bool msix_enable_bit_set(PciDevice *d);
 /* Sends vector @vector, or sets its pending bit while it is masked. */
 void msix_notify(PciDevice *d, unsigned vector);
 void msix_reset(PciDevice *d);
+/* Is vector @vector's pending bit set? (false when out of range) */
+bool msix_is_pending(PciDevice *d, unsigned vector);
+/* pci.c: the guest wrote config [addr, addr + len): MSI-X looks for
+ * changes of its message control (enable, function mask). */
+void msix_config_written(PciDevice *d, unsigned addr, unsigned len);
 
 #endif

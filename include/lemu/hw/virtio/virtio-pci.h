@@ -23,6 +23,7 @@ typedef struct VirtIOPCIProxy {
     uint32_t driver_feature_select;
     uint16_t queue_select;
     int intx_pending;
+    uint8_t pci_cfg_cap;       /* offset of the PCI cfg access capability */
 } VirtIOPCIProxy;
 
 /* Attaches @vdev to a PCI function on @m's bus (@devfn < 0: first free
