@@ -268,6 +268,13 @@ static void info_qtree(Hmp *h, const char *name, const char *args)
     }
 }
 
+static void info_block(Hmp *h, const char *name, const char *args)
+{
+    if (hmp_expect_end(h, name, args)) {
+        hmp_info_block(h->m, h->out);
+    }
+}
+
 static const HmpCommand hmp_info_commands[] = {
     { "status", "", "show the current VM status (running|paused)",
       info_status },
@@ -277,6 +284,7 @@ static const HmpCommand hmp_info_commands[] = {
     { "mtree", "", "show memory tree", info_mtree },
     { "qtree", "", "show device tree", info_qtree },
     { "chardev", "", "show the character devices", info_chardev },
+    { "block", "", "show the block devices", info_block },
     { "version", "", "show the version of QEMU whose QMP lemu speaks, "
       "and lemu's", info_version },
     { "name", "", "show the current VM name", info_name },

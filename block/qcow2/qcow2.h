@@ -1,11 +1,15 @@
 /*
  * qcow2 driver internals, shared by the files of block/qcow2/:
- *   qcow2.c           open, create, header and extensions, I/O entry
- *                     points, flush ordering, resize, info, amend
+ *   qcow2.c           open, close, header and extensions, dirty and
+ *                     corrupt bits, flush ordering, resize, info, the
+ *                     driver table
+ *   qcow2-create.c    create, measure, amend (and create options)
  *   qcow2-cache.c     the LRU table cache (L2 tables, refcount blocks)
- *   qcow2-cluster.c   L1/L2 lookup and update, allocation of guest
- *                     clusters, copy-on-write, zero and subclusters,
- *                     discard, block status
+ *   qcow2-cluster.c   L2 entry helpers, L1/L2 lookup and update, L1
+ *                     growth, zero and discard metadata, preallocation
+ *   qcow2-io.c        guest I/O entry points: read, write (allocation,
+ *                     copy-on-write, subclusters), zero writes, discard,
+ *                     compressed writes, block status
  *   qcow2-compress.c  compressed clusters (zlib deflate, zstd)
  *   qcow2-refcount.c  refcounts of every order, cluster allocation and
  *                     freeing, refcount table growth, overlap checks
@@ -91,6 +95,13 @@ typedef enum {
     QCOW2_CLUSTER_NORMAL,
     QCOW2_CLUSTER_COMPRESSED,
 } Qcow2ClusterType;
+
+/* What one lookup found for a run of guest bytes of one kind. */
+typedef struct Qcow2Mapping {
+    Qcow2ClusterType type;
+    uint64_t host;          /* NORMAL/ZERO_ALLOC: host offset of the start */
+    uint64_t l2_entry;      /* entry of the first cluster */
+} Qcow2Mapping;
 
 /* The on-disk header (big endian as read), through version 3 with the
  * compression type byte. */
@@ -252,6 +263,24 @@ static inline bool qcow2_need_accurate_refcounts(BDRVQcow2State *s)
  */
 int qcow2_signal_corruption(BlockDriverState *bs, const char *fmt, ...)
     G_GNUC_PRINTF(2, 3);
+/* Builds cluster 0 from the state; returns its used length or -errno. */
+ssize_t qcow2_build_header(BlockDriverState *bs, uint8_t *buf, size_t size);
+/* Writes the caches (L2 tables first; dependencies order the rest). */
+int qcow2_write_caches(BlockDriverState *bs);
+/* Allocates [from, to) and extends the file for falloc/full (s->lock). */
+int qcow2_preallocate(BlockDriverState *bs, uint64_t from, uint64_t to,
+                      PreallocMode mode, GError **errp);
+/* The driver's truncate (resize); takes s->lock itself. */
+int qcow2_truncate(BlockDriverState *bs, uint64_t offset, bool exact,
+                   PreallocMode prealloc, GError **errp);
+
+/* ---- qcow2-create.c ---- */
+bool qcow2_create(const char *filename, GHashTable *opts, GError **errp);
+bool qcow2_measure(GHashTable *opts, BlockDriverState *in,
+                   BlockMeasureInfo *info, GError **errp);
+/* Called without s->lock. */
+bool qcow2_amend(BlockDriverState *bs, GHashTable *opts, bool force,
+                 GError **errp);
 
 /* ---- qcow2-cache.c ---- */
 Qcow2Cache *qcow2_cache_create(BlockDriverState *bs, int num_tables,
@@ -297,8 +326,45 @@ int qcow2_write_l1_entry(BlockDriverState *bs, int index);
 void qcow2_parse_compressed_l2_entry(BlockDriverState *bs,
                                      uint64_t l2_entry, uint64_t *coffset,
                                      int *csize);
+/*
+ * Maps guest @offset: fills @m for the longest run (at most *bytes, within
+ * one L2 table) of one kind, with contiguous host clusters for NORMAL and
+ * ZERO_ALLOC and a single cluster for COMPRESSED; *bytes is set to it.
+ * s->lock held.
+ */
+int qcow2_get_host_offset(BlockDriverState *bs, uint64_t offset,
+                          uint64_t *bytes, Qcow2Mapping *m);
+/*
+ * Gets the L2 table for guest @offset ready to be modified: allocates it
+ * (or copies a shared one) and points the L1 entry at it. s->lock held.
+ */
+int qcow2_get_l2_for_write(BlockDriverState *bs, uint64_t offset,
+                           uint64_t **l2);
+/* Drops what an old L2 entry pointed at, after the entry was replaced. */
+int qcow2_free_old_entry(BlockDriverState *bs, uint64_t old);
+/*
+ * Zeroes or discards whole clusters (whole subclusters with extended L2)
+ * in [offset, offset + *bytes) within one L2 table. Returns -ENOTSUP for
+ * a cluster it cannot describe as zero (the caller writes zeroes).
+ * s->lock held.
+ */
+int qcow2_zero_or_discard_clusters(BlockDriverState *bs, uint64_t offset,
+                                   uint64_t *bytes, bool discard,
+                                   int flags);
+/* Allocates host clusters for every unallocated guest cluster of
+ * [offset, offset + bytes) (preallocation=metadata and up); s->lock held.
+ * *host_end is set to the end of the highest host cluster used. */
+int qcow2_preallocate_range(BlockDriverState *bs, uint64_t offset,
+                            uint64_t bytes, uint64_t *host_end);
+/* Deallocates every cluster, leaving them unallocated so that the
+ * backing file shows through (make_empty); s->lock held. */
+int qcow2_discard_all(BlockDriverState *bs);
+/* Waits for guest data I/O running outside s->lock (s->lock held): call
+ * before freeing clusters that guest requests may still use. */
+void qcow2_drain_data_io(BDRVQcow2State *s);
 
-/* Guest I/O, called without s->lock (qcow2-cluster.c). */
+/* ---- qcow2-io.c ----
+ * Guest I/O, called without s->lock. */
 int qcow2_preadv(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
                  struct iovec *iov, int niov);
 int qcow2_pwritev(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
@@ -315,17 +381,6 @@ int qcow2_block_status(BlockDriverState *bs, uint64_t offset,
 int qcow2_block_status_locked(BlockDriverState *bs, uint64_t offset,
                               uint64_t bytes, uint64_t *pnum, uint64_t *map,
                               BlockDriverState **file);
-/* Allocates host clusters for every unallocated guest cluster of
- * [offset, offset + bytes) (preallocation=metadata and up); s->lock held.
- * *host_end is set to the end of the highest host cluster used. */
-int qcow2_preallocate_range(BlockDriverState *bs, uint64_t offset,
-                            uint64_t bytes, uint64_t *host_end);
-/* Deallocates every cluster, leaving them unallocated so that the
- * backing file shows through (make_empty); s->lock held. */
-int qcow2_discard_all(BlockDriverState *bs);
-/* Waits for guest data I/O running outside s->lock (s->lock held): call
- * before freeing clusters that guest requests may still use. */
-void qcow2_drain_data_io(BDRVQcow2State *s);
 
 /* ---- qcow2-compress.c ---- */
 /* Compresses @src into @dest (at most @dest_size bytes); returns the

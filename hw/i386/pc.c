@@ -389,7 +389,11 @@ bool pc_machine_init(Machine *m, GError **errp)
             return false;
         }
     }
-    /* After every -device, so that it sees all PCI functions. */
+    /* -drive if=virtio disks, then the firmware: it must see every PCI
+     * function to assign their BARs. */
+    if (!machine_create_drive_devices(m, errp)) {
+        return false;
+    }
     fw = device_new_from_class(m, &pc_pci_firmware_class, errp);
     if (!fw || !device_realize(fw, errp)) {
         return false;
