@@ -63,6 +63,7 @@ typedef struct BlkAioReq {
     int flags;
     BlockCompletionFunc *cb;
     void *opaque;
+    BlockDriverState *mapped;   /* holds a map_direct mapping */
 } BlkAioReq;
 
 int blockdev_on_error_parse(const char *s)
@@ -292,6 +293,10 @@ static void blk_aio_complete(void *opaque, int ret)
     BlkAioReq *req = opaque;
     BlockBackend *blk = req->blk;
 
+    if (req->mapped) {
+        req->mapped->drv->map_direct_release(req->mapped);
+        req->mapped = NULL;
+    }
     blk_account(blk, req, ret);
     blk->in_flight--;
     if (req->cb) {
@@ -309,42 +314,64 @@ static bool blk_uring_target(BlockBackend *blk, BlkAioReq *req, int *fd,
                              uint64_t *offset)
 {
     BlockDriverState *bs = blk->bs;
+    bool write = req->type == BLK_REQ_WRITE;
     uint64_t base = 0;
 
     if (req->type != BLK_REQ_READ && req->type != BLK_REQ_WRITE) {
         return false;
     }
+    if (write && (!blk->enable_write_cache || (req->flags & BDRV_REQ_FUA))) {
+        return false;
+    }
     if (!bs->drv->is_protocol) {
-        if (!raw_format_passthrough(bs, req->offset,
-                                    req->type == BLK_REQ_WRITE, &base)) {
+        BlockDriverState *file = bs->file;
+
+        if (!file || !file->drv->is_protocol ||
+            !(file->open_flags & BDRV_O_IO_URING) ||
+            strcmp(file->drv->format_name, "file") != 0) {
             return false;
         }
-        bs = bs->file;
+        if (bs->drv->map_direct) {
+            /* A format that can point us at the file: the data of an
+             * allocated qcow2 cluster, for instance. */
+            if (!bs->drv->map_direct(bs, req->offset, req->bytes, write,
+                                     &base)) {
+                return false;
+            }
+            req->mapped = bs;
+            base -= req->offset;
+        } else if (!raw_format_passthrough(bs, req->offset, write, &base)) {
+            return false;
+        }
+        bs = file;
     }
     if (!bs->drv->is_protocol || !(bs->open_flags & BDRV_O_IO_URING) ||
         strcmp(bs->drv->format_name, "file") != 0) {
-        return false;
+        goto unmap;
     }
     if (bs->request_alignment > 1) {
         uint64_t a = bs->request_alignment - 1;
 
         if (((base + req->offset) | req->bytes) & a) {
-            return false;
+            goto unmap;
         }
         for (int i = 0; i < req->niov; i++) {
             if (((uintptr_t)req->iov[i].iov_base | req->iov[i].iov_len) &
                 a) {
-                return false;
+                goto unmap;
             }
         }
-    }
-    if (req->type == BLK_REQ_WRITE &&
-        (!blk->enable_write_cache || (req->flags & BDRV_REQ_FUA))) {
-        return false;
     }
     *fd = file_posix_fd(bs);
     *offset = base + req->offset;
     return true;
+
+unmap:
+    if (req->mapped) {
+        req->mapped->drv->map_direct_release(req->mapped);
+        req->mapped = NULL;
+    }
+    return false;
 }
 
 static bool blk_try_uring(BlockBackend *blk, BlkAioReq *req)
@@ -352,7 +379,7 @@ static bool blk_try_uring(BlockBackend *blk, BlkAioReq *req)
     uint64_t offset;
     int fd;
 
-    if (blk->ring_failed || !blk_uring_target(blk, req, &fd, &offset)) {
+    if (blk->ring_failed) {
         return false;
     }
     if (req->type == BLK_REQ_WRITE && blk_is_read_only(blk)) {
@@ -360,6 +387,9 @@ static bool blk_try_uring(BlockBackend *blk, BlkAioReq *req)
     }
     if (blk_check_range(blk, req->offset, req->bytes) < 0) {
         return false;   /* the worker path reports the error */
+    }
+    if (!blk_uring_target(blk, req, &fd, &offset)) {
+        return false;
     }
     if (!blk->ring) {
         GError *err = NULL;
@@ -369,12 +399,20 @@ static bool blk_try_uring(BlockBackend *blk, BlkAioReq *req)
             warn_report("aio=io_uring: %s; using threads", err->message);
             g_error_free(err);
             blk->ring_failed = true;
-            return false;
+            goto unmap;
         }
     }
-    return blk_io_uring_submit(blk->ring, req->type == BLK_REQ_WRITE, fd,
-                               offset, req->iov, req->niov,
-                               blk_aio_complete, req);
+    if (blk_io_uring_submit(blk->ring, req->type == BLK_REQ_WRITE, fd,
+                            offset, req->iov, req->niov,
+                            blk_aio_complete, req)) {
+        return true;
+    }
+unmap:
+    if (req->mapped) {
+        req->mapped->drv->map_direct_release(req->mapped);
+        req->mapped = NULL;
+    }
+    return false;
 }
 #endif
 

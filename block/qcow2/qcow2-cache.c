@@ -280,3 +280,8 @@ int qcow2_cache_empty(BlockDriverState *bs, Qcow2Cache *c)
     }
     return 0;
 }
+
+bool qcow2_cache_contains(Qcow2Cache *c, uint64_t offset)
+{
+    return cache_lookup(c, offset) >= 0;
+}

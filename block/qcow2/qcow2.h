@@ -7,6 +7,8 @@
  *   qcow2-cache.c     the LRU table cache (L2 tables, refcount blocks)
  *   qcow2-cluster.c   L2 entry helpers, L1/L2 lookup and update, L1
  *                     growth, zero and discard metadata, preallocation
+ *   qcow2-direct.c    reads and in-place writes mapped straight to the
+ *                     file for io_uring (BlockDriver.map_direct)
  *   qcow2-io.c        guest I/O entry points: read, write (allocation,
  *                     copy-on-write, subclusters), zero writes, discard,
  *                     compressed writes, block status
@@ -294,6 +296,8 @@ int qcow2_cache_get_empty(BlockDriverState *bs, Qcow2Cache *c,
                           uint64_t offset, void **table);
 void qcow2_cache_put(Qcow2Cache *c, void **table);
 void qcow2_cache_entry_mark_dirty(Qcow2Cache *c, void *table);
+/* Is the table at @offset in the cache (no I/O, no pin)? */
+bool qcow2_cache_contains(Qcow2Cache *c, uint64_t offset);
 /* Before writing any dirty table of @c, flush @dependency first. */
 int qcow2_cache_set_dependency(BlockDriverState *bs, Qcow2Cache *c,
                                Qcow2Cache *dependency);
@@ -381,6 +385,11 @@ int qcow2_block_status(BlockDriverState *bs, uint64_t offset,
 int qcow2_block_status_locked(BlockDriverState *bs, uint64_t offset,
                               uint64_t bytes, uint64_t *pnum, uint64_t *map,
                               BlockDriverState **file);
+
+/* ---- qcow2-direct.c: BlockDriver.map_direct for io_uring ---- */
+bool qcow2_map_direct(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
+                      bool write, uint64_t *file_offset);
+void qcow2_map_direct_release(BlockDriverState *bs);
 
 /* ---- qcow2-compress.c ---- */
 /* Compresses @src into @dest (at most @dest_size bytes); returns the

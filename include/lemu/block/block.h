@@ -140,6 +140,17 @@ struct BlockDriver {
                              uint64_t bytes, struct iovec *iov, int niov);
     /* Makes everything written so far (data and metadata) stable. */
     int (*flush)(BlockDriverState *bs);
+    /*
+     * Optional; main loop thread; never blocks. Maps a read, or a write
+     * in place, of [offset, offset + bytes) to one range of bs->file so
+     * that the BlockBackend can do it with io_uring without a worker:
+     * true with *file_offset set, and the clusters held (not freed or
+     * moved) until map_direct_release. false (metadata not cached, an
+     * allocation or copy needed, the driver busy): use preadv/pwritev.
+     */
+    bool (*map_direct)(BlockDriverState *bs, uint64_t offset,
+                       uint64_t bytes, bool write, uint64_t *file_offset);
+    void (*map_direct_release)(BlockDriverState *bs);
 
     int64_t (*getlength)(BlockDriverState *bs);
     /* Host bytes used (du), or -errno. */
