@@ -161,21 +161,11 @@ int img_bench(int argc, char **argv)
     int ret = 1;
     int c;
 
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":hc:d:f:ni:o:qs:S:t:wU",
-                            long_options, NULL)) != -1) {
+    while ((c = img_getopt(argc, argv, ":hc:d:f:ni:o:qs:S:t:wU", long_options,
+                           &ret)) != -1) {
         switch (c) {
-        case ':':
-            return img_missing_argument(argv[optind - 1]);
-        case '?':
-            return img_unrecognized_option(argv[optind - 1]);
-        case 'h':
-            printf("bench [-c count] [-d depth] [-f fmt] "
-                   "[--flush-interval=flush_interval] [-i aio] [-n] "
-                   "[--no-drain] [-o offset] [--pattern=pattern] [-q] "
-                   "[-s buffer_size] [-S step_size] [-t cache] [-w] [-U] "
-                   "[--random [--seed=N]] filename\n");
-            return 0;
+        case IMG_GETOPT_EXIT:
+            return ret;
         case 'c':
             if (!parse_int_opt(optarg, 0, INT_MAX, &count)) {
                 img_error("Invalid request count specified");
@@ -289,9 +279,7 @@ int img_bench(int argc, char **argv)
     b.loop = main_loop_new(NULL);
     b.blk = blk_new_open(b.loop, filename, fmt, NULL, flags, &err);
     if (!b.blk) {
-        img_error("Could not open '%s': %s", filename,
-                  err ? err->message : "unknown error");
-        g_clear_error(&err);
+        img_open_error(filename, err);
         main_loop_free(b.loop);
         return 1;
     }

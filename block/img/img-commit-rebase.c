@@ -111,21 +111,12 @@ int img_commit(int argc, char **argv)
     int ret = 1;
     int c;
 
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":f:ht:b:dpqr:", long_options,
-                            NULL)) != -1) {
+    while ((c = img_getopt(argc, argv, ":f:ht:b:dpqr:", long_options,
+                           &ret)) != -1) {
         switch (c) {
-        case ':':
+        case IMG_GETOPT_EXIT:
             g_ptr_array_free(layers, true);
-            return img_missing_argument(argv[optind - 1]);
-        case '?':
-            g_ptr_array_free(layers, true);
-            return img_unrecognized_option(argv[optind - 1]);
-        case 'h':
-            g_ptr_array_free(layers, true);
-            printf("commit [-q] [-f fmt] [-t cache] [-b base] [-d] [-p] "
-                   "filename\n");
-            return 0;
+            return ret;
         case 'f': fmt = optarg; break;
         case 't': cache = optarg; break;
         case 'b':
@@ -287,8 +278,13 @@ static int rebase_copy(BlockDriverState *bs, BlockDriverState *old_bs,
     uint8_t *buf_old = img_alloc_aligned(COPY_BUF_SIZE);
     uint8_t *buf_new = img_alloc_aligned(COPY_BUF_SIZE);
     int64_t offset = 0;
+    int64_t gran = BDRV_SECTOR_SIZE;
+    BlockDriverInfo bdi = { 0 };
     int ret = 0;
 
+    if (bdrv_get_info(bs, &bdi) && bdi.cluster_size > 0) {
+        gran = bdi.cluster_size;
+    }
     if (size < 0 || old_size < 0 || new_size < 0) {
         ret = -EIO;
         img_error("Could not get image sizes");
@@ -318,31 +314,36 @@ static int rebase_copy(BlockDriverState *bs, BlockDriverState *old_bs,
                           offset, g_strerror(-ret));
                 goto out;
             }
-            /* Write only the sectors that differ. */
+            /* Write the old content of every cluster that differs.  The
+             * top image is open without its backing file, so a write
+             * that covers only part of a cluster would leave the rest
+             * reading as zeroes: copy whole clusters (clipped to this
+             * unallocated range, whose ends are allocation-aligned). */
             while (pos < n) {
-                int64_t len = MIN(n - pos, (int64_t)BDRV_SECTOR_SIZE);
                 int64_t run = 0;
 
+                /* The run of differing clusters starting at pos. */
                 while (pos + run < n) {
-                    len = MIN(n - pos - run, (int64_t)BDRV_SECTOR_SIZE);
+                    int64_t at = offset + pos + run;
+                    int64_t len = MIN(n - pos - run, gran - at % gran);
+
                     if (!memcmp(buf_old + pos + run, buf_new + pos + run,
                                 len)) {
                         break;
                     }
                     run += len;
                 }
-                if (run > 0) {
-                    ret = bdrv_pwrite(bs, offset + pos, buf_old + pos, run,
-                                      0);
-                    if (ret < 0) {
-                        img_error("error while writing at byte %" PRId64
-                                  ": %s", offset + pos, g_strerror(-ret));
-                        goto out;
-                    }
-                    pos += run;
-                } else {
-                    pos += len;
+                if (run == 0) {
+                    pos += MIN(n - pos, gran - (offset + pos) % gran);
+                    continue;
                 }
+                ret = bdrv_pwrite(bs, offset + pos, buf_old + pos, run, 0);
+                if (ret < 0) {
+                    img_error("error while writing at byte %" PRId64 ": %s",
+                              offset + pos, g_strerror(-ret));
+                    goto out;
+                }
+                pos += run;
             }
         }
         offset += n;
@@ -373,18 +374,11 @@ int img_rebase(int argc, char **argv)
     int r;
     int c;
 
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":hf:F:b:upt:T:qUc", long_options,
-                            NULL)) != -1) {
+    while ((c = img_getopt(argc, argv, ":hf:F:b:upt:T:qUc", long_options,
+                           &ret)) != -1) {
         switch (c) {
-        case ':':
-            return img_missing_argument(argv[optind - 1]);
-        case '?':
-            return img_unrecognized_option(argv[optind - 1]);
-        case 'h':
-            printf("rebase [-q] [-f fmt] [-t cache] [-T src_cache] [-p] "
-                   "[-u] [-U] -b backing_file [-F backing_fmt] filename\n");
-            return 0;
+        case IMG_GETOPT_EXIT:
+            return ret;
         case 'f': fmt = optarg; break;
         case 'F': out_fmt = optarg; break;
         case 'b': out_base = optarg; break;

@@ -43,14 +43,9 @@ static bool target_zero_init(ConvertState *s)
     return (s->target_fresh || s->target_is_zero) && !s->target_has_backing;
 }
 
-static int write_zeroes(ConvertState *s, int64_t offset, int64_t n)
+/* Reports a failed write at @offset; returns @r. */
+static int check_write(int r, int64_t offset)
 {
-    int r;
-
-    if (target_zero_init(s)) {
-        return 0;
-    }
-    r = bdrv_pwrite_zeroes(s->target, offset, n, BDRV_REQ_MAY_UNMAP);
     if (r < 0) {
         img_error("error while writing at byte %" PRId64 ": %s", offset,
                   g_strerror(-r));
@@ -58,16 +53,19 @@ static int write_zeroes(ConvertState *s, int64_t offset, int64_t n)
     return r;
 }
 
+static int write_zeroes(ConvertState *s, int64_t offset, int64_t n)
+{
+    if (target_zero_init(s)) {
+        return 0;
+    }
+    return check_write(bdrv_pwrite_zeroes(s->target, offset, n,
+                                          BDRV_REQ_MAY_UNMAP), offset);
+}
+
 static int write_data(ConvertState *s, int64_t offset, const uint8_t *buf,
                       int64_t n)
 {
-    int r = bdrv_pwrite(s->target, offset, buf, n, 0);
-
-    if (r < 0) {
-        img_error("error while writing at byte %" PRId64 ": %s", offset,
-                  g_strerror(-r));
-    }
-    return r;
+    return check_write(bdrv_pwrite(s->target, offset, buf, n, 0), offset);
 }
 
 /*
@@ -346,23 +344,12 @@ int img_convert(int argc, char **argv)
     int r;
     int c;
 
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":hf:O:B:CcF:o:l:S:pt:T:qnm:WUr:",
-                            long_options, NULL)) != -1) {
+    while ((c = img_getopt(argc, argv, ":hf:O:B:CcF:o:l:S:pt:T:qnm:WUr:",
+                           long_options, &ret)) != -1) {
         switch (c) {
-        case ':':
+        case IMG_GETOPT_EXIT:
             g_free(options);
-            return img_missing_argument(argv[optind - 1]);
-        case '?':
-            g_free(options);
-            return img_unrecognized_option(argv[optind - 1]);
-        case 'h':
-            g_free(options);
-            printf("convert [-c] [-p] [-q] [-n] [-f fmt] [-t cache] "
-                   "[-T src_cache] [-O output_fmt] [-B backing_file "
-                   "[-F backing_fmt]] [-o options] [-S sparse_size] [-W] "
-                   "filename [filename2 [...]] output_filename\n");
-            return 0;
+            return ret;
         case 'f': fmt = optarg; break;
         case 'O': out_fmt = optarg; break;
         case 'B': out_baseimg = optarg; break;

@@ -319,21 +319,12 @@ int img_create(int argc, char **argv)
     int ret = 1;
     int c;
 
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":F:b:f:ho:qu", long_options,
-                            NULL)) != -1) {
+    while ((c = img_getopt(argc, argv, ":F:b:f:ho:qu", long_options,
+                           &ret)) != -1) {
         switch (c) {
-        case ':':
+        case IMG_GETOPT_EXIT:
             g_free(options);
-            return img_missing_argument(argv[optind - 1]);
-        case '?':
-            g_free(options);
-            return img_unrecognized_option(argv[optind - 1]);
-        case 'h':
-            printf("create [-q] [-f fmt] [-b backing_file [-F backing_fmt]] "
-                   "[-u] [-o options] filename [size]\n");
-            g_free(options);
-            return 0;
+            return ret;
         case 'F': base_fmt = optarg; break;
         case 'b': base = optarg; break;
         case 'f': fmt = optarg; break;
@@ -500,21 +491,12 @@ int img_amend(int argc, char **argv)
     int ret = 1;
     int c;
 
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":ho:f:t:pq", long_options,
-                            NULL)) != -1) {
+    while ((c = img_getopt(argc, argv, ":ho:f:t:pq", long_options,
+                           &ret)) != -1) {
         switch (c) {
-        case ':':
+        case IMG_GETOPT_EXIT:
             g_free(options);
-            return img_missing_argument(argv[optind - 1]);
-        case '?':
-            g_free(options);
-            return img_unrecognized_option(argv[optind - 1]);
-        case 'h':
-            g_free(options);
-            printf("amend [-p] [-q] [-f fmt] [-t cache] [--force] "
-                   "-o options filename\n");
-            return 0;
+            return ret;
         case 'o': options = append_opts(options, optarg); break;
         case 'f': fmt = optarg; break;
         case 't': cache = optarg; break;
@@ -652,18 +634,10 @@ int img_resize(int argc, char **argv)
     }
     size_arg = argv[--argc];
 
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":f:hq", long_options,
-                            NULL)) != -1) {
+    while ((c = img_getopt(argc, argv, ":f:hq", long_options, &ret)) != -1) {
         switch (c) {
-        case ':':
-            return img_missing_argument(argv[optind - 1]);
-        case '?':
-            return img_unrecognized_option(argv[optind - 1]);
-        case 'h':
-            printf("resize [-f fmt] [--preallocation=prealloc] [-q] "
-                   "[--shrink] filename [+ | -]size\n");
-            return 0;
+        case IMG_GETOPT_EXIT:
+            return ret;
         case 'f': fmt = optarg; break;
         case 'q': quiet = true; break;
         case OPTION_SHRINK: shrink = true; break;
@@ -782,21 +756,12 @@ int img_measure(int argc, char **argv)
     int ret = 1;
     int c;
 
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":hf:O:o:l:", long_options,
-                            NULL)) != -1) {
+    while ((c = img_getopt(argc, argv, ":hf:O:o:l:", long_options,
+                           &ret)) != -1) {
         switch (c) {
-        case ':':
+        case IMG_GETOPT_EXIT:
             g_free(options);
-            return img_missing_argument(argv[optind - 1]);
-        case '?':
-            g_free(options);
-            return img_unrecognized_option(argv[optind - 1]);
-        case 'h':
-            g_free(options);
-            printf("measure [--output=ofmt] [-O output_fmt] [-o options] "
-                   "[--size N | [-f fmt] filename]\n");
-            return 0;
+            return ret;
         case 'f': fmt = optarg; break;
         case 'O': out_fmt = optarg; break;
         case 'o': options = append_opts(options, optarg); break;

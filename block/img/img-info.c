@@ -275,20 +275,9 @@ int img_info(int argc, char **argv)
     int ret = 1;
     int c;
 
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":f:hU", long_options,
-                            NULL)) != -1) {
+    while ((c = img_getopt(argc, argv, ":f:hU", long_options, &ret)) != -1) {
         switch (c) {
-        case ':':
-            ret = img_missing_argument(argv[optind - 1]);
-            goto out;
-        case '?':
-            ret = img_unrecognized_option(argv[optind - 1]);
-            goto out;
-        case 'h':
-            printf("info [-f fmt] [--output=ofmt] [--backing-chain] [-U] "
-                   "filename\n");
-            ret = 0;
+        case IMG_GETOPT_EXIT:
             goto out;
         case 'f': fmt = optarg; break;
         case 'U': force_share = true; break;
@@ -450,18 +439,11 @@ int img_check(int argc, char **argv)
     int ret;
     int c;
 
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":hf:r:T:qU", long_options,
-                            NULL)) != -1) {
+    while ((c = img_getopt(argc, argv, ":hf:r:T:qU", long_options,
+                           &ret)) != -1) {
         switch (c) {
-        case ':':
-            return img_missing_argument(argv[optind - 1]);
-        case '?':
-            return img_unrecognized_option(argv[optind - 1]);
-        case 'h':
-            printf("check [-q] [-f fmt] [--output=ofmt] [-r [leaks | all]] "
-                   "[-T src_cache] [-U] filename\n");
-            return 0;
+        case IMG_GETOPT_EXIT:
+            return ret;
         case 'f': fmt = optarg; break;
         case 'r':
             flags |= BDRV_O_RDWR;

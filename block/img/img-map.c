@@ -33,16 +33,16 @@ static int layer_status(BlockDriverState *top, int64_t offset, int64_t bytes,
     uint64_t pnum = 0, map = 0;
     BlockDriverState *file = NULL;
     int depth = 0;
+    int64_t len = bdrv_getlength(bs);
     int ret;
 
     for (;;) {
-        int64_t len = bdrv_getlength(bs);
-
         if (len < 0) {
             return len;
         }
         if (offset >= len) {
-            /* Past the end of a shorter backing file: reads as zero. */
+            /* Past the end of this layer, or of a shorter backing file
+             * under it: this layer reads as zero there. */
             *e = (MapEntry) {
                 .start = offset, .length = bytes, .depth = depth,
                 .zero = true,
@@ -61,23 +61,13 @@ static int layer_status(BlockDriverState *top, int64_t offset, int64_t bytes,
             }
             bytes = MIN((uint64_t)bytes, pnum);
             if (ret == 0) {
-                int64_t blen = bdrv_getlength(bs->backing);
-
-                if (blen < 0) {
-                    return blen;
+                /* Go down only where the backing file has the range; the
+                 * checks above then answer for this layer otherwise. */
+                len = bdrv_getlength(bs->backing);
+                if (len >= 0 && offset < len) {
+                    bs = bs->backing;
+                    depth++;
                 }
-                if (offset >= blen) {
-                    /* Past the end of a shorter backing file: this layer
-                     * reads as zero there. */
-                    *e = (MapEntry) {
-                        .start = offset, .length = bytes, .depth = depth,
-                        .zero = true,
-                    };
-                    return 0;
-                }
-                bytes = MIN(bytes, blen - offset);
-                bs = bs->backing;
-                depth++;
                 continue;
             }
         }
@@ -176,18 +166,10 @@ int img_map(int argc, char **argv)
     int ret = 1;
     int c;
 
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":f:hU", long_options,
-                            NULL)) != -1) {
+    while ((c = img_getopt(argc, argv, ":f:hU", long_options, &ret)) != -1) {
         switch (c) {
-        case ':':
-            return img_missing_argument(argv[optind - 1]);
-        case '?':
-            return img_unrecognized_option(argv[optind - 1]);
-        case 'h':
-            printf("map [-f fmt] [--output=ofmt] [--start-offset=offset] "
-                   "[--max-length=len] [-U] filename\n");
-            return 0;
+        case IMG_GETOPT_EXIT:
+            return ret;
         case 'f': fmt = optarg; break;
         case 'U': flags |= BDRV_O_FORCE_SHARE; break;
         case OPTION_OUTPUT:
@@ -305,15 +287,26 @@ static int64_t zero_prefix(const uint8_t *a, int64_t n)
 
 /* 0 when [offset, offset+n) of @bs reads as zero, 1 when not (reported),
  * 4 on a read error. */
-static int check_empty(BlockDriverState *bs, const char *filename,
-                       int64_t offset, int64_t n, uint8_t *buf, bool quiet)
+/* Reads @n bytes at @offset; 0, or 4 (compare's I/O error) reported. */
+static int read_chunk(BlockDriverState *bs, const char *filename,
+                      int64_t offset, int64_t n, uint8_t *buf)
 {
     int r = bdrv_pread(bs, offset, buf, n);
-    int64_t z;
 
     if (r < 0) {
         img_error("Error while reading offset %" PRId64 " of %s: %s",
                   offset, filename, g_strerror(-r));
+        return 4;
+    }
+    return 0;
+}
+
+static int check_empty(BlockDriverState *bs, const char *filename,
+                       int64_t offset, int64_t n, uint8_t *buf, bool quiet)
+{
+    int64_t z;
+
+    if (read_chunk(bs, filename, offset, n, buf)) {
         return 4;
     }
     z = zero_prefix(buf, n);
@@ -343,18 +336,11 @@ int img_compare(int argc, char **argv)
     int ret = 2;
     int c;
 
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":hf:F:T:pqsU", long_options,
-                            NULL)) != -1) {
+    while ((c = img_getopt(argc, argv, ":hf:F:T:pqsU", long_options,
+                           &ret)) != -1) {
         switch (c) {
-        case ':':
-            return img_missing_argument(argv[optind - 1]);
-        case '?':
-            return img_unrecognized_option(argv[optind - 1]);
-        case 'h':
-            printf("compare [-f fmt] [-F fmt] [-T src_cache] [-p] [-q] [-s] "
-                   "[-U] filename1 filename2\n");
-            return 0;
+        case IMG_GETOPT_EXIT:
+            return ret;
         case 'f': fmt1 = optarg; break;
         case 'F': fmt2 = optarg; break;
         case 'T': cache = optarg; break;
@@ -439,20 +425,12 @@ int img_compare(int argc, char **argv)
             }
         } else {
             int64_t eq;
-            int r;
 
-            r = bdrv_pread(bs1, offset, buf1, chunk);
-            if (r < 0) {
-                img_error("Error while reading offset %" PRId64 " of %s: %s",
-                          offset, filename1, g_strerror(-r));
-                ret = 4;
-                goto out;
+            ret = read_chunk(bs1, filename1, offset, chunk, buf1);
+            if (!ret) {
+                ret = read_chunk(bs2, filename2, offset, chunk, buf2);
             }
-            r = bdrv_pread(bs2, offset, buf2, chunk);
-            if (r < 0) {
-                img_error("Error while reading offset %" PRId64 " of %s: %s",
-                          offset, filename2, g_strerror(-r));
-                ret = 4;
+            if (ret) {
                 goto out;
             }
             eq = equal_prefix(buf1, buf2, chunk);

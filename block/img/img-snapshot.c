@@ -83,20 +83,13 @@ int img_snapshot(int argc, char **argv)
     int ret = 1;
     int c;
 
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":la:c:d:hqU", long_options,
-                            NULL)) != -1) {
+    while ((c = img_getopt(argc, argv, ":la:c:d:hqU", long_options,
+                           &ret)) != -1) {
         int this_action = SNAPSHOT_NONE;
 
         switch (c) {
-        case ':':
-            return img_missing_argument(argv[optind - 1]);
-        case '?':
-            return img_unrecognized_option(argv[optind - 1]);
-        case 'h':
-            printf("snapshot [-q] [-l | -a snapshot | -c snapshot | "
-                   "-d snapshot] [-U] filename\n");
-            return 0;
+        case IMG_GETOPT_EXIT:
+            return ret;
         case 'l': this_action = SNAPSHOT_LIST; break;
         case 'a': this_action = SNAPSHOT_APPLY; name = optarg; break;
         case 'c': this_action = SNAPSHOT_CREATE; name = optarg; break;

@@ -17,6 +17,8 @@ typedef struct ImgCommand {
     const char *name;
     int (*handler)(int argc, char **argv);
     const char *synopsis;
+    /* What "<command> -h" prints, when not the synopsis. */
+    const char *usage;
 } ImgCommand;
 
 static const ImgCommand img_commands[] = {
@@ -39,7 +41,10 @@ static const ImgCommand img_commands[] = {
       "convert [--target-is-zero] [-U] [-c] [-p] [-q] [-n] [-f fmt] "
       "[-t cache] [-T src_cache] [-O output_fmt] [-B backing_file "
       "[-F backing_fmt]] [-o options] [-S sparse_size] [-W] "
-      "filename [filename2 [...]] output_filename" },
+      "filename [filename2 [...]] output_filename",
+      "convert [-c] [-p] [-q] [-n] [-f fmt] [-t cache] [-T src_cache] "
+      "[-O output_fmt] [-B backing_file [-F backing_fmt]] [-o options] "
+      "[-S sparse_size] [-W] filename [filename2 [...]] output_filename" },
     { "create", img_create,
       "create [-q] [-f fmt] [-b backing_file [-F backing_fmt]] [-u] "
       "[-o options] filename [size]" },
@@ -111,6 +116,41 @@ int img_missing_argument(const char *option)
 int img_unrecognized_option(const char *option)
 {
     return img_error_exit("unrecognized option '%s'", option);
+}
+
+static const char *img_command_usage(const char *name)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(img_commands); i++) {
+        const ImgCommand *cmd = &img_commands[i];
+
+        if (!strcmp(name, cmd->name)) {
+            return cmd->usage ? cmd->usage : cmd->synopsis;
+        }
+    }
+    return name;
+}
+
+int img_getopt(int argc, char **argv, const char *shortopts,
+               const struct option *longopts, int *exit_status)
+{
+    int c;
+
+    opterr = 0;
+    c = getopt_long(argc, argv, shortopts, longopts, NULL);
+    switch (c) {
+    case ':':
+        *exit_status = img_missing_argument(argv[optind - 1]);
+        return IMG_GETOPT_EXIT;
+    case '?':
+        *exit_status = img_unrecognized_option(argv[optind - 1]);
+        return IMG_GETOPT_EXIT;
+    case 'h':
+        printf("%s\n", img_command_usage(argv[0]));
+        *exit_status = 0;
+        return IMG_GETOPT_EXIT;
+    default:
+        return c;
+    }
 }
 
 void img_error_err(GError *err)
@@ -216,6 +256,13 @@ bool img_parse_size(const char *s, uint64_t *out)
 
 /* ---- images ---- */
 
+void img_open_error(const char *filename, GError *err)
+{
+    img_error("Could not open '%s': %s", filename,
+              err ? err->message : "unknown error");
+    g_clear_error(&err);
+}
+
 BlockDriverState *img_open(const char *filename, const char *fmt, int flags,
                            bool quiet)
 {
@@ -230,9 +277,7 @@ BlockDriverState *img_open(const char *filename, const char *fmt, int flags,
         const char *probed = bdrv_probe_format(filename, &err);
 
         if (!probed) {
-            img_error("Could not open '%s': %s", filename,
-                      err ? err->message : "unknown error");
-            g_clear_error(&err);
+            img_open_error(filename, err);
             return NULL;
         }
         /* Only writes to block 0 are dangerous: warn for read-write. */
@@ -250,9 +295,7 @@ BlockDriverState *img_open(const char *filename, const char *fmt, int flags,
     }
     bs = bdrv_open(filename, fmt, NULL, flags, &err);
     if (!bs) {
-        img_error("Could not open '%s': %s", filename,
-                  err ? err->message : "unknown error");
-        g_clear_error(&err);
+        img_open_error(filename, err);
         return NULL;
     }
     return bs;

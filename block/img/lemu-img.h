@@ -6,6 +6,7 @@
 #ifndef LEMU_IMG_H
 #define LEMU_IMG_H
 
+#include <getopt.h>
 #include <stdbool.h>
 #include <inttypes.h>
 #include <stdint.h>
@@ -72,6 +73,8 @@ bool img_parse_size(const char *s, uint64_t *out);
  */
 BlockDriverState *img_open(const char *filename, const char *fmt, int flags,
                            bool quiet);
+/* "Could not open '<filename>': <err>" as img_open words it; frees @err. */
+void img_open_error(const char *filename, GError *err);
 
 /* Progress as "    (12.34/100%)\r", only when enabled. */
 typedef struct ImgProgress {
@@ -114,4 +117,16 @@ void img_dump_snapshots(const BdrvSnapshotInfo *sns, int n);
 /* getopt's ':' and '?' cases, worded as qemu-img words them; return 1. */
 int img_missing_argument(const char *option);
 int img_unrecognized_option(const char *option);
+
+/* img_getopt's answer when the command must return *exit_status now. */
+#define IMG_GETOPT_EXIT (-2)
+/*
+ * getopt_long over a command's options (@shortopts starts with ':'), with
+ * the cases every command shares: -h prints the command's usage (found by
+ * argv[0], the command name) and sets *exit_status to 0; a missing
+ * argument or an unknown option is reported and sets it to 1. Returns the
+ * next option, -1 at the end, or IMG_GETOPT_EXIT.
+ */
+int img_getopt(int argc, char **argv, const char *shortopts,
+               const struct option *longopts, int *exit_status);
 #endif

@@ -110,6 +110,23 @@ static int cache_write_entry(BlockDriverState *bs, Qcow2Cache *c, int i)
     return 0;
 }
 
+int qcow2_cache_write_table(BlockDriverState *bs, Qcow2Cache *c,
+                            void *table)
+{
+    Qcow2CacheEntry *e = &c->entries[cache_index_of(c, table)];
+    int ret;
+
+    if (!e->dirty || !e->offset) {
+        return 0;
+    }
+    ret = bdrv_pwrite(bs->file, e->offset, table, c->table_size, 0);
+    if (ret < 0) {
+        return ret;
+    }
+    e->dirty = false;
+    return 0;
+}
+
 int qcow2_cache_write(BlockDriverState *bs, Qcow2Cache *c)
 {
     int result = 0;
@@ -125,10 +142,16 @@ int qcow2_cache_write(BlockDriverState *bs, Qcow2Cache *c)
 
 int qcow2_cache_flush(BlockDriverState *bs, Qcow2Cache *c)
 {
+    BDRVQcow2State *s = bs->opaque;
     int ret = qcow2_cache_write(bs, c);
 
     if (ret == 0) {
         ret = bdrv_flush(bs->file);
+    }
+    /* Every L2 change (and L1 write) made so far is stable: clusters
+     * they stopped referencing may be reused. */
+    if (ret == 0 && c == s->l2_table_cache) {
+        qcow2_release_freed_clusters(bs);
     }
     return ret;
 }

@@ -423,7 +423,14 @@ static void compare_refs(CheckState *cs, int fix, uint64_t *highest)
  * count the old one) after the end of the file, then switches the
  * header to it in one write. The old structure is left unreferenced.
  */
-static int rebuild_refcounts(CheckState *cs)
+/*
+ * Writes a fresh refcount structure for cs->refs after the end of the
+ * file and switches to it. @whole_header: switch with one write of the
+ * whole header, so that a new refcount_order and the new table's place
+ * become valid together (amend); else with the 12 bytes of the table's
+ * place only.
+ */
+static int rebuild_refcounts(CheckState *cs, bool whole_header)
 {
     BDRVQcow2State *s = cs->s;
     BlockDriverState *bs = cs->bs;
@@ -436,7 +443,9 @@ static int rebuild_refcounts(CheckState *cs)
     uint32_t v32;
     int ret;
 
-    check_msg("Rebuilding refcount structure\n");
+    if (!whole_header) {
+        check_msg("Rebuilding refcount structure\n");
+    }
     ret = qcow2_cache_empty(bs, s->refcount_block_cache);
     if (ret < 0) {
         return ret;
@@ -485,17 +494,34 @@ static int rebuild_refcounts(CheckState *cs)
     if (ret < 0) {
         goto out;
     }
-    v64 = GUINT64_TO_BE((start + nblocks) * csz);
-    v32 = GUINT32_TO_BE((uint32_t)tc);
-    memcpy(hdr, &v64, 8);
-    memcpy(hdr + 8, &v32, 4);
-    ret = bdrv_pwrite(bs->file, 48, hdr, sizeof(hdr), 0);
-    if (ret < 0) {
-        goto out;
-    }
-    ret = bdrv_flush(bs->file);
-    if (ret < 0) {
-        goto out;
+    if (whole_header) {
+        uint64_t old_offset = s->refcount_table_offset;
+        uint32_t old_size = s->refcount_table_size;
+
+        s->refcount_table_offset = (start + nblocks) * csz;
+        s->refcount_table_size = tc * csz / 8;
+        ret = qcow2_update_header(bs);
+        if (ret == 0) {
+            ret = bdrv_flush(bs->file);
+        }
+        if (ret < 0) {
+            s->refcount_table_offset = old_offset;
+            s->refcount_table_size = old_size;
+            goto out;
+        }
+    } else {
+        v64 = GUINT64_TO_BE((start + nblocks) * csz);
+        v32 = GUINT32_TO_BE((uint32_t)tc);
+        memcpy(hdr, &v64, 8);
+        memcpy(hdr + 8, &v32, 4);
+        ret = bdrv_pwrite(bs->file, 48, hdr, sizeof(hdr), 0);
+        if (ret < 0) {
+            goto out;
+        }
+        ret = bdrv_flush(bs->file);
+        if (ret < 0) {
+            goto out;
+        }
     }
     for (i = 0; i < tc * csz / 8; i++) {
         table[i] = GUINT64_FROM_BE(table[i]);
@@ -669,7 +695,7 @@ static int check_locked(BlockDriverState *bs, BdrvCheckResult *res, int fix)
              * new one from that. */
             *res = (BdrvCheckResult){ .total_clusters = found.total_clusters };
             calculate_refs(&cs, false);
-            ret = rebuild_refcounts(&cs);
+            ret = rebuild_refcounts(&cs, false);
             if (ret < 0) {
                 check_msg("ERROR: Could not rebuild the refcount structure: "
                           "%s\n", g_strerror(-ret));
@@ -738,4 +764,84 @@ int qcow2_check(BlockDriverState *bs, BdrvCheckResult *res,
                 BdrvCheckMode fix)
 {
     return check_locked(bs, res, (int)fix);
+}
+
+/*
+ * amend -o refcount_bits=N: counts every reference as check does, then
+ * writes a refcount structure of the new width after the end of the file
+ * and switches to it with one header write that carries the new
+ * refcount_order too. Until that write the old structure is the valid
+ * one; after it, the old table and blocks are simply unreferenced (free).
+ * s->lock held, caches written.
+ */
+int qcow2_change_refcount_order(BlockDriverState *bs, int order,
+                                GError **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    BdrvCheckResult res = { 0 };
+    CheckState cs = { .bs = bs, .s = s, .res = &res };
+    int old_order = s->refcount_order, old_bits = s->refcount_bits;
+    int old_block_bits = s->refcount_block_bits;
+    uint32_t old_block_size = s->refcount_block_size;
+    uint64_t old_max = s->refcount_max;
+    uint64_t new_max = order == 6 ? UINT64_MAX : (1ULL << (1 << order)) - 1;
+    int64_t len;
+    int ret;
+
+    ret = qcow2_cache_empty(bs, s->l2_table_cache);
+    if (ret == 0) {
+        ret = qcow2_cache_empty(bs, s->refcount_block_cache);
+    }
+    len = ret < 0 ? ret : bdrv_getlength(bs->file);
+    if (len < 0) {
+        g_set_error(errp, LEMU_ERROR, LEMU_ERROR_FAILED, "qcow2: could not "
+                    "write metadata: %s", g_strerror((int)-len));
+        return (int)len;
+    }
+    cs.file_len = len;
+    cs.nb = cs.file_nb = (cs.file_len + s->cluster_size - 1) >>
+                         s->cluster_bits;
+    if (cs.nb > CHECK_MAX_CLUSTERS ||
+        !(cs.refs = g_try_new0(uint32_t, MAX(cs.nb, 1)))) {
+        g_set_error(errp, LEMU_ERROR, LEMU_ERROR_FAILED, "qcow2: the image "
+                    "is too large to change its refcount width");
+        return -EFBIG;
+    }
+    calculate_refs(&cs, false);
+    if (res.corruptions || res.check_errors) {
+        g_set_error(errp, LEMU_ERROR, LEMU_ERROR_FAILED, "qcow2: the image "
+                    "has errors; repair it with 'check -r all' before "
+                    "changing refcount_bits");
+        ret = -EIO;
+        goto out;
+    }
+    for (uint64_t c = 0; c < cs.nb; c++) {
+        if (cs.refs[c] > new_max) {
+            g_set_error(errp, LEMU_ERROR, LEMU_ERROR_FAILED, "Cannot "
+                        "decrease refcount entry width to %d bits: Cluster "
+                        "at offset %#" PRIx64 " has a refcount of %" PRIu32,
+                        1 << order, c << s->cluster_bits, cs.refs[c]);
+            ret = -ERANGE;
+            goto out;
+        }
+    }
+    s->refcount_order = order;
+    s->refcount_bits = 1 << order;
+    s->refcount_max = new_max;
+    s->refcount_block_bits = s->cluster_bits + 3 - order;
+    s->refcount_block_size = 1U << s->refcount_block_bits;
+    ret = rebuild_refcounts(&cs, true);
+    if (ret < 0) {
+        s->refcount_order = old_order;
+        s->refcount_bits = old_bits;
+        s->refcount_max = old_max;
+        s->refcount_block_bits = old_block_bits;
+        s->refcount_block_size = old_block_size;
+        g_set_error(errp, LEMU_ERROR, LEMU_ERROR_FAILED, "qcow2: could not "
+                    "write the new refcount structure: %s",
+                    g_strerror(-ret));
+    }
+out:
+    g_free(cs.refs);
+    return ret < 0 ? ret : 0;
 }

@@ -443,15 +443,24 @@ int qcow2_get_l2_for_write(BlockDriverState *bs, uint64_t offset,
     }
     qcow2_cache_entry_mark_dirty(s->l2_table_cache, *l2);
 
-    /* Refcount, then the new table, then the L1 entry pointing at it. */
+    /*
+     * The table's refcount and the table, then (after one flush) the L1
+     * entry pointing at it. The new table holds nothing that waits for a
+     * refcount (zeroes, or the entries of a shared table, counted long
+     * ago), so it is written on its own; the other dirty L2 tables keep
+     * waiting for the refcount cache.
+     */
     if (qcow2_need_accurate_refcounts(s)) {
-        ret = qcow2_cache_set_dependency(bs, s->l2_table_cache,
-                                         s->refcount_block_cache);
+        ret = qcow2_cache_write(bs, s->refcount_block_cache);
         if (ret < 0) {
             goto fail_put;
         }
     }
-    ret = qcow2_cache_flush(bs, s->l2_table_cache);
+    ret = qcow2_cache_write_table(bs, s->l2_table_cache, *l2);
+    if (ret < 0) {
+        goto fail_put;
+    }
+    ret = bdrv_flush(bs->file);
     if (ret < 0) {
         goto fail_put;
     }
@@ -473,6 +482,103 @@ fail_put:
     qcow2_cache_discard(s->l2_table_cache, new_offset);
 fail:
     qcow2_free_clusters(bs, new_offset, s->cluster_size);
+    return ret;
+}
+
+/* Most L2 tables qcow2_alloc_l2_tables makes at once. */
+#define L2_ALLOC_BATCH  64
+
+/*
+ * Allocates the missing L2 tables (L1 entry 0) for guest [offset, +bytes)
+ * in one go: contiguous clusters, their refcounts and the zeroed tables
+ * written, one flush for all of them, then the L1 entries. A write that
+ * spans many L2 tables (small clusters) then pays one flush instead of
+ * one per table. Shared tables are left to qcow2_get_l2_for_write.
+ */
+int qcow2_alloc_l2_tables(BlockDriverState *bs, uint64_t offset,
+                          uint64_t bytes)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t cs = s->cluster_size;
+    int shift = s->l2_bits + s->cluster_bits;
+    uint64_t first, last, idx[L2_ALLOC_BATCH];
+    unsigned n = 0, j = 0;
+    int64_t host;
+    int ret;
+
+    if (bytes == 0) {
+        return 0;
+    }
+    first = offset >> shift;
+    last = (offset + bytes - 1) >> shift;
+    if (last >= s->l1_size) {
+        ret = qcow2_grow_l1_table(bs, last + 1, false);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    for (uint64_t i = first; i <= last && n < L2_ALLOC_BATCH; i++) {
+        if (s->l1_table[i] == 0) {
+            idx[n++] = i;
+        }
+    }
+    if (n < 2) {
+        return 0;
+    }
+    ret = qcow2_mark_dirty(bs);
+    if (ret < 0) {
+        return ret;
+    }
+    host = qcow2_alloc_clusters(bs, (uint64_t)n * cs);
+    if (host < 0) {
+        return host;
+    }
+    if (qcow2_need_accurate_refcounts(s)) {
+        ret = qcow2_cache_write(bs, s->refcount_block_cache);
+        if (ret < 0) {
+            goto fail;
+        }
+    }
+    for (j = 0; j < n; j++) {
+        uint64_t *l2;
+
+        ret = qcow2_cache_get_empty(bs, s->l2_table_cache,
+                                    (uint64_t)host + j * cs, (void **)&l2);
+        if (ret < 0) {
+            goto fail;
+        }
+        memset(l2, 0, cs);
+        qcow2_cache_entry_mark_dirty(s->l2_table_cache, l2);
+        ret = qcow2_cache_write_table(bs, s->l2_table_cache, l2);
+        qcow2_cache_put(s->l2_table_cache, (void **)&l2);
+        if (ret < 0) {
+            j++;
+            goto fail;
+        }
+    }
+    /* Refcounts and tables stable before the L1 entries point there. */
+    ret = bdrv_flush(bs->file);
+    if (ret < 0) {
+        goto fail;
+    }
+    s->image_end = MAX(s->image_end, (uint64_t)host + (uint64_t)n * cs);
+    for (j = 0; j < n; j++) {
+        s->l1_table[idx[j]] = ((uint64_t)host + j * cs) | QCOW_OFLAG_COPIED;
+        ret = qcow2_write_l1_entry(bs, idx[j]);
+        if (ret < 0) {
+            /* Tables already pointed at stay; the rest leak no more
+             * than a crash would. */
+            s->l1_table[idx[j]] = 0;
+            return ret;
+        }
+    }
+    return 0;
+
+fail:
+    for (unsigned i = 0; i < j && i < n; i++) {
+        qcow2_cache_discard(s->l2_table_cache, (uint64_t)host + i * cs);
+    }
+    qcow2_free_clusters(bs, host, (uint64_t)n * cs);
     return ret;
 }
 
@@ -639,12 +745,34 @@ int qcow2_discard_all(BlockDriverState *bs)
             continue;
         }
         if (!(s->l1_table[i] & QCOW_OFLAG_COPIED)) {
-            /* Shared with a snapshot: just drop our reference. */
+            /* Shared with a snapshot: drop our reference to the table
+             * and to each cluster it maps (a snapshot counts one for
+             * every L1 table that reaches a cluster). The L1 entry goes
+             * first, so a crash in between only leaks. */
+            uint64_t *entries = g_new(uint64_t, s->l2_size);
+
+            ret = qcow2_cache_get(bs, s->l2_table_cache, l2_offset,
+                                  (void **)&l2);
+            if (ret < 0) {
+                g_free(entries);
+                return ret;
+            }
+            for (uint32_t j = 0; j < s->l2_size; j++) {
+                entries[j] = qcow2_get_l2_entry(s, l2, j);
+            }
+            qcow2_cache_put(s->l2_table_cache, (void **)&l2);
             s->l1_table[i] = 0;
             ret = qcow2_write_l1_entry(bs, i);
             if (ret < 0) {
+                g_free(entries);
                 return ret;
             }
+            for (uint32_t j = 0; j < s->l2_size; j++) {
+                if (entries[j] & L2E_OFFSET_MASK) {
+                    qcow2_free_any_cluster(bs, entries[j], 1);
+                }
+            }
+            g_free(entries);
             qcow2_free_clusters(bs, l2_offset, s->cluster_size);
             continue;
         }

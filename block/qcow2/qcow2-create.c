@@ -636,11 +636,6 @@ bool qcow2_amend(BlockDriverState *bs, GHashTable *opts, bool force,
                     "Changing the cluster size is not supported");
         goto out;
     }
-    if (o.refcount_order != s->refcount_order) {
-        g_set_error(errp, LEMU_ERROR, LEMU_ERROR_UNSUPPORTED,
-                    "Changing refcount_bits is not supported");
-        goto out;
-    }
     if (o.extended_l2 != s->extended_l2) {
         g_set_error(errp, LEMU_ERROR, LEMU_ERROR_UNSUPPORTED,
                     "Changing extended_l2 is not supported");
@@ -712,6 +707,21 @@ bool qcow2_amend(BlockDriverState *bs, GHashTable *opts, bool force,
         g_strlcpy(bs->backing_format,
                   (o.backing_file && o.backing_fmt) ? o.backing_fmt : "",
                   sizeof(bs->backing_format));
+    }
+    /* After the version change: the new width goes into a v3 header. */
+    if (o.refcount_order != s->refcount_order) {
+        if (s->qcow_version < 3) {
+            g_mutex_unlock(&s->lock);
+            g_set_error(errp, LEMU_ERROR, LEMU_ERROR_UNSUPPORTED,
+                        "Different refcount widths than 16 bits require "
+                        "compatibility level 1.1 or above (use compat=1.1 "
+                        "or greater)");
+            goto out;
+        }
+        if (qcow2_change_refcount_order(bs, o.refcount_order, errp) < 0) {
+            g_mutex_unlock(&s->lock);
+            goto out;
+        }
     }
     ret = qcow2_update_header(bs);
     g_mutex_unlock(&s->lock);

@@ -433,6 +433,19 @@ int qcow2_pwritev(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
     bool allocated = false;
     int ret = 0;
 
+    /* A write over several missing L2 tables makes them all at once. */
+    if (bytes > ((uint64_t)s->cluster_size << s->l2_bits)) {
+        g_mutex_lock(&s->lock);
+        if (!s->corruption_signalled && !bs->read_only) {
+            ret = qcow2_alloc_l2_tables(bs, offset, bytes);
+        }
+        g_mutex_unlock(&s->lock);
+        if (ret < 0) {
+            g_free(part);
+            return ret;
+        }
+    }
+
     while (done < bytes) {
         Qcow2Mapping m;
         uint64_t n = bytes - done;

@@ -11,7 +11,12 @@
  *
  * Crash safety: a refcount increase reaches the file before anything
  * points at the cluster, a decrease only after the reference is gone, so
- * the on-disk refcount is never below the real use (a crash leaks).
+ * the on-disk refcount is never below the real use (a crash leaks). A
+ * cluster whose refcount falls to 0 is not handed out again until the
+ * change that dropped the reference is on disk (s->freed_pending): new
+ * data is written to a cluster before its L2 entry, so reusing it at
+ * once would let a crash leave the old L2 entry pointing at the new
+ * data. That holds with lazy refcounts too.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -106,6 +111,73 @@ static int flush_file(BlockDriverState *bs)
     return s->no_flush ? 0 : bdrv_flush(bs->file);
 }
 
+/* ---- clusters freed but not yet reusable ---- */
+
+/* Above this many waiting clusters (or bytes), the allocator writes the
+ * L2 cache and flushes instead of letting the file grow further. */
+#define FREED_PENDING_MAX_CLUSTERS  8192
+#define FREED_PENDING_MAX_BYTES     (256ULL * 1024 * 1024)
+
+static bool cluster_freed_pending(BDRVQcow2State *s, uint64_t cluster)
+{
+    return s->freed_pending &&
+           g_hash_table_contains(s->freed_pending, &cluster);
+}
+
+static void add_freed_pending(BDRVQcow2State *s, uint64_t cluster)
+{
+    uint64_t *key;
+
+    if (!s->freed_pending) {
+        s->freed_pending = g_hash_table_new_full(g_int64_hash,
+                                                 g_int64_equal, g_free,
+                                                 NULL);
+        s->freed_pending_min = cluster;
+    }
+    key = g_new(uint64_t, 1);
+    *key = cluster;
+    g_hash_table_add(s->freed_pending, key);
+    s->freed_pending_min = MIN(s->freed_pending_min, cluster);
+}
+
+bool qcow2_have_freed_clusters(BDRVQcow2State *s)
+{
+    return s->freed_pending && g_hash_table_size(s->freed_pending) > 0;
+}
+
+void qcow2_release_freed_clusters(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    if (!s->freed_pending) {
+        return;
+    }
+    if (g_hash_table_size(s->freed_pending) > 0 &&
+        s->freed_pending_min < s->free_cluster_index) {
+        s->free_cluster_index = s->freed_pending_min;
+    }
+    g_hash_table_destroy(s->freed_pending);
+    s->freed_pending = NULL;
+}
+
+/* Keeps the waiting set bounded: makes the frees stable when it is big. */
+static int limit_freed_pending(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t n;
+
+    if (!s->freed_pending) {
+        return 0;
+    }
+    n = g_hash_table_size(s->freed_pending);
+    if (n < FREED_PENDING_MAX_CLUSTERS &&
+        (n << s->cluster_bits) < FREED_PENDING_MAX_BYTES) {
+        return 0;
+    }
+    /* Releases the set once written and flushed. */
+    return qcow2_cache_flush(bs, s->l2_table_cache);
+}
+
 /* ---- init and close ---- */
 
 /* The overlap check only walks the table up to the last used entry. */
@@ -144,6 +216,10 @@ int qcow2_refcount_init_errp(BlockDriverState *bs, GError **errp)
     refcount_set_geometry(s);
     s->free_cluster_index = 0;
     s->free_byte_offset = 0;
+    if (s->freed_pending) {
+        g_hash_table_destroy(s->freed_pending);
+        s->freed_pending = NULL;
+    }
 
     bytes = (uint64_t)s->refcount_table_size * 8;
     if (s->refcount_table_size == 0 || bytes > QCOW2_MAX_REFTABLE_BYTES) {
@@ -249,6 +325,10 @@ void qcow2_refcount_close(BlockDriverState *bs)
 
     g_free(s->refcount_table);
     s->refcount_table = NULL;
+    if (s->freed_pending) {
+        g_hash_table_destroy(s->freed_pending);
+        s->freed_pending = NULL;
+    }
 }
 
 /* ---- reading refcounts ---- */
@@ -363,7 +443,8 @@ static uint64_t max_cluster_index(BDRVQcow2State *s)
 /*
  * First run of @nb clusters with refcount 0 at or after the allocation
  * hint (clusters no refcount block describes count as free), which moves
- * to the run found. Never returns cluster 0, the header.
+ * to the run found. Never returns cluster 0, the header, nor a cluster
+ * whose freeing is not stable yet.
  */
 static int find_free_range(BlockDriverState *bs, uint64_t nb, uint64_t *start)
 {
@@ -396,7 +477,7 @@ static int find_free_range(BlockDriverState *bs, uint64_t nb, uint64_t *start)
             continue;
         }
         rc = qcow2_refblock_get(s, cur.block, i & (s->refcount_block_size - 1));
-        if (rc == 0) {
+        if (rc == 0 && !cluster_freed_pending(s, i)) {
             if (run == 0) {
                 run_start = i;
             }
@@ -416,6 +497,10 @@ static int find_free_range(BlockDriverState *bs, uint64_t nb, uint64_t *start)
     *start = run_start;
     return 0;
 }
+
+static int update_refcount_range(BlockDriverState *bs, uint64_t offset,
+                                 uint64_t length, int64_t addend,
+                                 bool stable);
 
 static int write_reftable_entry(BlockDriverState *bs, uint64_t ti)
 {
@@ -518,7 +603,12 @@ static int grow_refcount_table(BlockDriverState *bs, uint64_t min_entries)
     s->refcount_table_offset = (area + k) * cs;
     qcow2_refcount_update_max_index(s);
 
-    qcow2_free_clusters(bs, old_offset, old_clusters * cs);
+    /* The header switch is flushed: the old table may be reused now. */
+    ret = update_refcount_range(bs, old_offset, old_clusters * cs, -1, true);
+    if (ret < 0) {
+        error_report("qcow2: freeing the old refcount table at 0x%" PRIx64
+                     " failed: %s", old_offset, g_strerror(-ret));
+    }
     ret = 0;
 out:
     g_free(blocks);
@@ -588,17 +678,107 @@ static int alloc_refcount_block(BlockDriverState *bs, uint64_t ti)
         return write_new_refblock(bs, ti2, c, true);
     }
 
-    /* Described by an existing block: count it there first. */
+    /* Described by an existing block: count it there first (the flush
+     * in write_new_refblock makes it stable before the table entry). */
     ret = qcow2_update_cluster_refcount_range(bs, c << s->cluster_bits,
                                               s->cluster_size, 1);
     if (ret < 0) {
         return ret;
     }
-    ret = qcow2_cache_flush(bs, s->refcount_block_cache);
+    ret = qcow2_cache_write(bs, s->refcount_block_cache);
     if (ret < 0) {
         return ret;
     }
     return write_new_refblock(bs, ti, c, false);
+}
+
+/* Most refcount blocks one batch allocates, and how far past the
+ * clusters asked for it covers ahead. */
+#define REFBLOCK_BATCH          64
+#define REFBLOCK_AHEAD_BYTES    (4ULL * 1024 * 1024)
+
+/*
+ * Allocates refcount blocks for the @k table indices @tis (ascending, all
+ * inside the table, none with a block yet) in one run of free clusters:
+ * a block's own refcount goes into an existing block (through the cache)
+ * or into one of the new blocks; then the blocks are written, one flush
+ * covers all of them, and the table entries follow. Returns 1 when done,
+ * 0 when the run lies where neither kind of block describes it (the
+ * caller then goes one block at a time).
+ */
+static int alloc_refcount_blocks_batch(BlockDriverState *bs,
+                                       const uint64_t *tis, unsigned k)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t cs = s->cluster_size;
+    uint64_t c, off;
+    uint8_t *blocks;
+    int ret;
+
+    ret = find_free_range(bs, k, &c);
+    if (ret < 0) {
+        return ret;
+    }
+    blocks = g_malloc0((size_t)k * cs);
+    /* Pass 1: where does each block's own refcount go? */
+    for (unsigned j = 0; j < k; j++) {
+        uint64_t r = (c + j) >> s->refcount_block_bits;
+        unsigned m;
+
+        for (m = 0; m < k && tis[m] != r; m++) {
+        }
+        if (m < k) {
+            qcow2_refblock_set(s, blocks + (size_t)m * cs,
+                               (c + j) & (s->refcount_block_size - 1), 1);
+            continue;
+        }
+        ret = refblock_offset(bs, r, &off);
+        if (ret < 0 || !off) {
+            g_free(blocks);
+            return ret < 0 ? ret : 0;
+        }
+    }
+    /* Pass 2: the ones that existing blocks describe. */
+    for (unsigned j = 0; j < k; j++) {
+        uint64_t r = (c + j) >> s->refcount_block_bits;
+        unsigned m;
+
+        for (m = 0; m < k && tis[m] != r; m++) {
+        }
+        if (m == k) {
+            ret = qcow2_update_cluster_refcount_range(bs, (c + j) * cs, cs,
+                                                      1);
+            if (ret < 0) {
+                g_free(blocks);
+                return ret;
+            }
+        }
+    }
+    ret = qcow2_cache_write(bs, s->refcount_block_cache);
+    if (ret == 0) {
+        ret = bdrv_pwrite(bs->file, c * cs, blocks, (uint64_t)k * cs, 0);
+    }
+    g_free(blocks);
+    if (ret < 0) {
+        return ret;
+    }
+    /* Blocks and their refcounts stable before the table points there. */
+    ret = flush_file(bs);
+    if (ret < 0) {
+        return ret;
+    }
+    for (unsigned j = 0; j < k; j++) {
+        s->refcount_table[tis[j]] = (c + j) * cs;
+        ret = write_reftable_entry(bs, tis[j]);
+        if (ret < 0) {
+            s->refcount_table[tis[j]] = 0;
+            return ret;
+        }
+        s->max_refcount_table_index = MAX(s->max_refcount_table_index,
+                                          tis[j]);
+    }
+    s->image_end = MAX(s->image_end, (c + k) * cs);
+    return 1;
 }
 
 /* Makes sure refcount blocks describe clusters [first, last]. Returns 1
@@ -607,8 +787,45 @@ static int ensure_covered(BlockDriverState *bs, uint64_t first,
                           uint64_t last)
 {
     BDRVQcow2State *s = bs->opaque;
+    uint64_t tis[REFBLOCK_BATCH];
+    unsigned k = 0;
     uint64_t ti;
     int changed = 0, ret;
+
+    /*
+     * Missing blocks inside the table go in one batch, with the blocks
+     * for the ranges just after them that have none either (up to
+     * REFBLOCK_AHEAD_BYTES of clusters): a growing image then pays one
+     * flush per batch instead of one per block.
+     */
+    for (ti = first >> s->refcount_block_bits;
+         k < REFBLOCK_BATCH && ti < s->refcount_table_size; ti++) {
+        uint64_t off;
+        bool ahead = ti > (last >> s->refcount_block_bits);
+
+        if (ahead && (k == 0 ||
+                      ((ti - (last >> s->refcount_block_bits)) <<
+                       (s->refcount_block_bits + s->cluster_bits)) >
+                      REFBLOCK_AHEAD_BYTES)) {
+            break;
+        }
+        ret = refblock_offset(bs, ti, &off);
+        if (ret < 0) {
+            return ret;
+        }
+        if (!off) {
+            tis[k++] = ti;
+        } else if (ahead) {
+            break;
+        }
+    }
+    if (k > 1) {
+        ret = alloc_refcount_blocks_batch(bs, tis, k);
+        if (ret < 0) {
+            return ret;
+        }
+        changed = ret;
+    }
 
     for (ti = first >> s->refcount_block_bits;
          ti <= (last >> s->refcount_block_bits); ti++) {
@@ -658,6 +875,10 @@ int64_t qcow2_alloc_clusters(BlockDriverState *bs, uint64_t size)
         return -EINVAL;
     }
     nb = (size + s->cluster_size - 1) >> s->cluster_bits;
+    ret = limit_freed_pending(bs);
+    if (ret < 0) {
+        return ret;
+    }
     ret = find_covered_free_range(bs, nb, &start);
     if (ret < 0) {
         return ret;
@@ -690,6 +911,10 @@ int64_t qcow2_alloc_clusters_at(BlockDriverState *bs, uint64_t offset,
     }
     nb_clusters = MIN((uint64_t)nb_clusters,
                       max_cluster_index(s) - first + 1);
+    ret = limit_freed_pending(bs);
+    if (ret < 0) {
+        return ret;
+    }
     do {
         /* Count the free clusters at @offset. */
         for (n = 0; n < (uint64_t)nb_clusters; n++) {
@@ -697,7 +922,7 @@ int64_t qcow2_alloc_clusters_at(BlockDriverState *bs, uint64_t offset,
             if (ret < 0) {
                 return ret;
             }
-            if (rc != 0) {
+            if (rc != 0 || cluster_freed_pending(s, first + n)) {
                 break;
             }
         }
@@ -726,6 +951,10 @@ int64_t qcow2_alloc_bytes(BlockDriverState *bs, int size)
 
     if (size <= 0 || (uint32_t)size > s->cluster_size) {
         return -EINVAL;
+    }
+    ret = limit_freed_pending(bs);
+    if (ret < 0) {
+        return ret;
     }
     offset = s->free_byte_offset;
     if (offset) {
@@ -764,9 +993,12 @@ int64_t qcow2_alloc_bytes(BlockDriverState *bs, int size)
 
 /* ---- updating refcounts ---- */
 
-int qcow2_update_cluster_refcount_range(BlockDriverState *bs,
-                                        uint64_t offset, uint64_t length,
-                                        int64_t addend)
+/* @stable: nothing on disk refers to the clusters any more (the change
+ * that dropped the reference was flushed), so a cluster falling to 0
+ * may be reused at once. */
+static int update_refcount_range(BlockDriverState *bs, uint64_t offset,
+                                 uint64_t length, int64_t addend,
+                                 bool stable)
 {
     BDRVQcow2State *s = bs->opaque;
     RefCursor cur = { 0 };
@@ -835,7 +1067,10 @@ int qcow2_update_cluster_refcount_range(BlockDriverState *bs,
 
             qcow2_cache_discard(s->l2_table_cache, coff);
             qcow2_cache_discard(s->refcount_block_cache, coff);
-            if (i < s->free_cluster_index) {
+            /* Reusable once the dropped reference is on disk. */
+            if (!stable) {
+                add_freed_pending(s, i);
+            } else if (i < s->free_cluster_index) {
                 s->free_cluster_index = i;
             }
             if (s->free_byte_offset &&
@@ -848,6 +1083,13 @@ int qcow2_update_cluster_refcount_range(BlockDriverState *bs,
 out:
     cursor_done(bs, &cur);
     return ret;
+}
+
+int qcow2_update_cluster_refcount_range(BlockDriverState *bs,
+                                        uint64_t offset, uint64_t length,
+                                        int64_t addend)
+{
+    return update_refcount_range(bs, offset, length, addend, false);
 }
 
 void qcow2_free_clusters(BlockDriverState *bs, uint64_t offset,

@@ -18,6 +18,7 @@
 #define QCOW2_FEATURE_ENTRY_SIZE    48
 #define DEFAULT_L2_CACHE_MAX_BYTES  (32 * 1024 * 1024)
 #define MIN_REFCOUNT_CACHE_TABLES   4
+#define MIN_REFCOUNT_CACHE_BYTES    (256 * 1024)
 
 /* The features lemu writes into the feature name table. */
 static const Qcow2Feature qcow2_known_features[] = {
@@ -683,8 +684,14 @@ static bool qcow2_open(BlockDriverState *bs, GHashTable *options, int flags,
     s->l2_cache_bytes = l2_cache_bytes;
     {
         uint64_t n2 = MAX(l2_cache_bytes / s->cluster_size, 2);
+        /* Small clusters make small refcount blocks: keep at least
+         * 256 KiB of them, or every eviction of a dirty one costs a
+         * flush (it waits for the L2 tables it depends on). */
         uint64_t nr = MAX(rc_cache_bytes / s->cluster_size,
                           MIN_REFCOUNT_CACHE_TABLES);
+        if (!rc_cache_bytes) {
+            nr = MAX(nr, MIN_REFCOUNT_CACHE_BYTES / s->cluster_size);
+        }
         n2 = MIN(n2, 65536);
         nr = MIN(nr, 65536);
         s->l2_table_cache = qcow2_cache_create(bs, n2, s->cluster_size);
@@ -803,6 +810,12 @@ static int qcow2_flush(BlockDriverState *bs)
     }
     g_mutex_lock(&s->lock);
     ret = qcow2_write_caches(bs);
+    if (ret == 0 && qcow2_have_freed_clusters(s)) {
+        /* Flush here, under the lock, so that the clusters freed before
+         * this point can be reused (the caller's flush of the file comes
+         * too late to tell). */
+        ret = qcow2_cache_flush(bs, s->l2_table_cache);
+    }
     g_mutex_unlock(&s->lock);
     return ret;
 }
@@ -912,26 +925,230 @@ static int qcow2_check_hook(BlockDriverState *bs, BdrvCheckResult *res,
 
 /* ---- resize ---- */
 
-/* Is any guest cluster at or beyond @offset allocated (or zero)? */
-static int tail_allocated(BlockDriverState *bs, uint64_t offset)
+/*
+ * Shrinking: drops the guest clusters from @start (cluster aligned) to
+ * the end of the L2 table that maps @start; the table itself stays, as
+ * it still maps clusters below @start.
+ */
+static int shrink_partial_l2(BlockDriverState *bs, uint64_t start)
 {
     BDRVQcow2State *s = bs->opaque;
-    uint64_t pos = offset;
+    uint64_t l1_index = start >> (s->l2_bits + s->cluster_bits);
+    unsigned first = (start >> s->cluster_bits) & (s->l2_size - 1);
+    uint64_t *l2;
+    int ret;
 
-    while (pos < s->size) {
-        uint64_t pnum, map;
-        BlockDriverState *file;
-        int ret = qcow2_block_status_locked(bs, pos, s->size - pos, &pnum,
-                                            &map, &file);
-        if (ret < 0) {
-            return ret;
-        }
-        if (ret & BDRV_BLOCK_ALLOCATED) {
-            return 1;
-        }
-        pos += pnum;
+    if (first == 0 || l1_index >= s->l1_size ||
+        !(s->l1_table[l1_index] & L1E_OFFSET_MASK)) {
+        return 0;
     }
+    /* Copies a table shared with a snapshot first. */
+    ret = qcow2_get_l2_for_write(bs, start, &l2);
+    if (ret < 0) {
+        return ret;
+    }
+    for (unsigned i = first; i < s->l2_size; i++) {
+        uint64_t e = qcow2_get_l2_entry(s, l2, i);
+
+        if (e == 0 && qcow2_get_l2_bitmap(s, l2, i) == 0) {
+            continue;
+        }
+        qcow2_set_l2_entry(s, l2, i, 0);
+        qcow2_set_l2_bitmap(s, l2, i, 0);
+        qcow2_cache_entry_mark_dirty(s->l2_table_cache, l2);
+        ret = qcow2_free_old_entry(bs, e);
+        if (ret < 0) {
+            break;
+        }
+    }
+    qcow2_cache_put(s->l2_table_cache, (void **)&l2);
+    return ret;
+}
+
+/*
+ * Shrinking: clears L1 entry @index and frees its L2 table with every
+ * cluster it maps (only our reference when a snapshot shares them).
+ */
+static int shrink_drop_l2(BlockDriverState *bs, uint32_t index)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t l1e = s->l1_table[index];
+    uint64_t l2_offset = l1e & L1E_OFFSET_MASK;
+    uint64_t *entries, *l2;
+    int ret;
+
+    if (!l2_offset) {
+        return 0;
+    }
+    if (qcow2_offset_into_cluster(s, l2_offset)) {
+        return qcow2_signal_corruption(bs, "L2 table offset 0x%" PRIx64
+                                       " in L1 entry %u is unaligned",
+                                       l2_offset, index);
+    }
+    /* Every reference to an L2 table counts once for each cluster it
+     * maps, shared with a snapshot or not: drop all of ours. */
+    ret = qcow2_cache_get(bs, s->l2_table_cache, l2_offset, (void **)&l2);
+    if (ret < 0) {
+        return ret;
+    }
+    entries = g_new(uint64_t, s->l2_size);
+    for (uint32_t i = 0; i < s->l2_size; i++) {
+        entries[i] = qcow2_get_l2_entry(s, l2, i);
+    }
+    qcow2_cache_put(s->l2_table_cache, (void **)&l2);
+    /* The L1 entry goes first: a crash in between leaks, never points
+     * at freed clusters. */
+    s->l1_table[index] = 0;
+    ret = qcow2_write_l1_entry(bs, index);
+    if (ret < 0) {
+        s->l1_table[index] = l1e;
+        g_free(entries);
+        return ret;
+    }
+    qcow2_drain_data_io(s);
+    for (uint32_t i = 0; i < s->l2_size; i++) {
+        qcow2_free_any_cluster(bs, entries[i], 1);
+    }
+    g_free(entries);
+    qcow2_free_clusters(bs, l2_offset, s->cluster_size);
     return 0;
+}
+
+/*
+ * Shrinking: drops refcount blocks that describe no used cluster but
+ * (perhaps) themselves, so that the file can be cut after the last
+ * cluster still in use. Goes from the end: freeing a block may empty
+ * the one below that holds its refcount.
+ */
+static int shrink_refcount_table(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    bool changed = false;
+    int ret = 0;
+
+    for (uint32_t i = s->refcount_table_size; i-- > 0;) {
+        uint64_t off = s->refcount_table[i] & L1E_OFFSET_MASK;
+        uint64_t self = off >> s->cluster_bits;
+        uint64_t first = (uint64_t)i << s->refcount_block_bits;
+        bool self_inside = self >= first &&
+                           self - first < s->refcount_block_size;
+        bool used = false;
+        uint64_t be = 0;
+        void *block;
+
+        if (!off || qcow2_offset_into_cluster(s, off)) {
+            continue;
+        }
+        ret = qcow2_cache_get(bs, s->refcount_block_cache, off, &block);
+        if (ret < 0) {
+            break;
+        }
+        for (uint32_t j = 0; j < s->refcount_block_size && !used; j++) {
+            uint64_t rc = qcow2_refblock_get(s, block, j);
+
+            used = rc != 0 && !(self_inside && first + j == self && rc == 1);
+        }
+        qcow2_cache_put(s->refcount_block_cache, &block);
+        if (used) {
+            continue;
+        }
+        ret = bdrv_pwrite(bs->file, s->refcount_table_offset +
+                          (uint64_t)i * 8, &be, 8, 0);
+        if (ret < 0) {
+            break;
+        }
+        s->refcount_table[i] = 0;
+        qcow2_cache_discard(s->refcount_block_cache, off);
+        changed = true;
+        if (!self_inside) {
+            /* Its refcount lives in another block. */
+            qcow2_free_clusters(bs, off, s->cluster_size);
+        }
+    }
+    if (changed) {
+        qcow2_refcount_update_max_index(s);
+        s->free_cluster_index = 0;
+    }
+    return ret < 0 ? ret : 0;
+}
+
+/* Cuts the image file after the last cluster still in use. */
+static void shrink_file(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int64_t flen = bdrv_getlength(bs->file);
+    uint64_t last, end;
+    GError *err = NULL;
+
+    if (flen <= 0) {
+        return;
+    }
+    last = ((uint64_t)flen - 1) >> s->cluster_bits;
+    while (last > 0) {
+        uint64_t rc = 1;
+
+        if (qcow2_get_refcount(bs, last, &rc) < 0 || rc != 0) {
+            break;
+        }
+        last--;
+    }
+    end = (last + 1) << s->cluster_bits;
+    if (end >= (uint64_t)flen) {
+        return;
+    }
+    if (bdrv_truncate(bs->file, end, false, PREALLOC_MODE_OFF, &err) < 0) {
+        /* The image is fine, just larger than it needs to be. */
+        warn_report("qcow2: could not shrink the image file: %s",
+                    err ? err->message : "unknown error");
+        g_clear_error(&err);
+        return;
+    }
+    s->image_end = end;
+}
+
+/* Discards everything from @offset on (s->lock held). */
+static int shrink_image(BlockDriverState *bs, uint64_t offset)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t per_l1 = (uint64_t)s->cluster_size << s->l2_bits;
+    uint64_t start = qcow2_round_up_cluster(s, offset);
+    uint64_t keep_l1 = start / per_l1 + (start % per_l1 != 0);
+    int ret;
+
+    if (s->corruption_signalled) {
+        return -EIO;
+    }
+    ret = qcow2_mark_dirty(bs);
+    if (ret < 0) {
+        return ret;
+    }
+    ret = shrink_partial_l2(bs, start);
+    for (uint64_t i = keep_l1; ret == 0 && i < s->l1_size; i++) {
+        ret = shrink_drop_l2(bs, i);
+    }
+    if (ret == 0) {
+        ret = qcow2_write_caches(bs);
+    }
+    if (ret == 0) {
+        ret = bdrv_flush(bs->file);
+    }
+    if (ret == 0) {
+        /* The L2 changes that dropped them are stable: the freed clusters
+         * may count as free now, before refcount blocks go away. */
+        qcow2_release_freed_clusters(bs);
+        ret = shrink_refcount_table(bs);
+    }
+    if (ret == 0) {
+        ret = qcow2_write_caches(bs);
+    }
+    if (ret == 0) {
+        ret = bdrv_flush(bs->file);
+    }
+    if (ret == 0) {
+        qcow2_release_freed_clusters(bs);
+        shrink_file(bs);
+    }
+    return ret < 0 ? ret : 0;
 }
 
 static int write_size(BlockDriverState *bs, uint64_t size)
@@ -1000,6 +1217,13 @@ int qcow2_truncate(BlockDriverState *bs, uint64_t offset, bool exact,
         return -EACCES;
     }
     g_mutex_lock(&s->lock);
+    if (offset != old_size && s->nb_snapshots && s->qcow_version < 3) {
+        /* v2 snapshots do not record their own disk size. */
+        g_set_error(errp, LEMU_ERROR, LEMU_ERROR_UNSUPPORTED,
+                    "Can't resize a v2 image which has snapshots");
+        ret = -ENOTSUP;
+        goto out;
+    }
     if (offset < old_size) {
         if (prealloc != PREALLOC_MODE_OFF) {
             g_set_error(errp, LEMU_ERROR, LEMU_ERROR_UNSUPPORTED,
@@ -1008,13 +1232,11 @@ int qcow2_truncate(BlockDriverState *bs, uint64_t offset, bool exact,
             ret = -ENOTSUP;
             goto out;
         }
-        ret = tail_allocated(bs, offset);
-        if (ret != 0) {
-            g_set_error(errp, LEMU_ERROR, LEMU_ERROR_UNSUPPORTED,
-                        "qcow2: cannot shrink to %" PRIu64 " bytes: data "
-                        "is allocated beyond the new size (discard it "
-                        "first)", offset);
-            ret = ret < 0 ? ret : -ENOTSUP;
+        ret = shrink_image(bs, offset);
+        if (ret < 0) {
+            g_set_error(errp, LEMU_ERROR, LEMU_ERROR_FAILED,
+                        "qcow2: could not discard the data beyond %" PRIu64
+                        " bytes: %s", offset, g_strerror(-ret));
             goto out;
         }
     } else if (offset > old_size) {

@@ -33,8 +33,10 @@
  * entry that points at it; and where the ordering must survive power
  * loss, a flush of the file sits between the two (skipped with
  * cache.no-flush). The L2 cache therefore depends on the refcount cache.
- * A crash can leak clusters, never leave a cluster in use with a
- * refcount too low.
+ * A freed cluster is not reused until the change that dropped its last
+ * reference is written and flushed (s->freed_pending), also with lazy
+ * refcounts. A crash can leak clusters, never leave a cluster in use
+ * with a refcount too low or an old reference to reused data.
  */
 #ifndef LEMU_BLOCK_QCOW2_H
 #define LEMU_BLOCK_QCOW2_H
@@ -194,6 +196,13 @@ typedef struct BDRVQcow2State {
     uint32_t refcount_block_size;   /* refcounts per block */
     uint64_t free_cluster_index;    /* hint for the allocator */
     uint64_t free_byte_offset;      /* compressed sub-allocation */
+    /* Clusters whose refcount fell to 0 while the L1/L2 change that
+     * dropped the last reference may not be on disk yet. The allocator
+     * leaves them alone until the L2 cache is written and the file
+     * flushed: reused earlier, a crash could leave the old L2 entry
+     * pointing at another guest offset's data (qcow2-refcount.c). */
+    GHashTable *freed_pending;      /* set of uint64_t cluster indices */
+    uint64_t freed_pending_min;     /* lowest index in it */
     uint32_t max_refcount_table_index; /* last non-zero reftable entry
                                           (kept by qcow2-refcount.c) */
 
@@ -301,6 +310,11 @@ bool qcow2_cache_contains(Qcow2Cache *c, uint64_t offset);
 /* Before writing any dirty table of @c, flush @dependency first. */
 int qcow2_cache_set_dependency(BlockDriverState *bs, Qcow2Cache *c,
                                Qcow2Cache *dependency);
+/* Writes one pinned table now, without waiting for the dependency: only
+ * for a table whose contents need no refcount change to be stable (a
+ * new L2 table before the L1 entry points at it). */
+int qcow2_cache_write_table(BlockDriverState *bs, Qcow2Cache *c,
+                            void *table);
 /* Writes every dirty table (after its dependency) without syncing. */
 int qcow2_cache_write(BlockDriverState *bs, Qcow2Cache *c);
 /* Write, then flush the file. */
@@ -344,6 +358,10 @@ int qcow2_get_host_offset(BlockDriverState *bs, uint64_t offset,
  */
 int qcow2_get_l2_for_write(BlockDriverState *bs, uint64_t offset,
                            uint64_t **l2);
+/* Allocates the missing L2 tables for guest [offset, +bytes) at once
+ * (one flush for all), before a write that spans several. s->lock held. */
+int qcow2_alloc_l2_tables(BlockDriverState *bs, uint64_t offset,
+                          uint64_t bytes);
 /* Drops what an old L2 entry pointed at, after the entry was replaced. */
 int qcow2_free_old_entry(BlockDriverState *bs, uint64_t old);
 /*
@@ -438,6 +456,12 @@ int qcow2_update_cluster_refcount_range(BlockDriverState *bs,
                                         int64_t addend);
 void qcow2_free_clusters(BlockDriverState *bs, uint64_t offset,
                          uint64_t size);
+/* Are freed clusters waiting for their L2 change to be stable? */
+bool qcow2_have_freed_clusters(BDRVQcow2State *s);
+/* The L2 cache was written and the file flushed after the clusters were
+ * freed (qcow2_cache_flush of the L2 cache calls it): they may be
+ * reused now. */
+void qcow2_release_freed_clusters(BlockDriverState *bs);
 /* Frees what an L2 entry points at (normal or compressed). */
 void qcow2_free_any_cluster(BlockDriverState *bs, uint64_t l2_entry,
                             int nb_clusters);
@@ -458,6 +482,9 @@ const char *qcow2_check_metadata_overlap(BlockDriverState *bs,
  * Messages go to stderr in qemu-img's wording. */
 int qcow2_check(BlockDriverState *bs, BdrvCheckResult *res,
                 BdrvCheckMode fix);
+/* amend refcount_bits: a new refcount structure of width 1 << @order. */
+int qcow2_change_refcount_order(BlockDriverState *bs, int order,
+                                GError **errp);
 
 /* ---- qcow2-snapshot.c ----
  * qcow2_read_snapshots (open) and qcow2_free_snapshots (close) run

@@ -441,6 +441,22 @@ class CommitRebase(ImgTest):
         m = json.loads(qemu("map", "--output=json", top).stdout)
         self.assertFalse(any(e["depth"] == 0 and e["data"] for e in m))
 
+    def test_commit_with_snapshot(self):
+        """commit empties a top whose L2 tables a snapshot shares: the
+        top drops its references to the tables and to every cluster they
+        map (no leak), and the snapshot keeps its data."""
+        base, top = self.layered_image()
+        qemu("snapshot", "-c", "s1", top, check=0)
+        expected = self.path("expected.raw")
+        qemu("convert", "-O", "raw", top, expected, check=0)
+        lemu("commit", top, check=0)
+        qemu("check", top, check=0)
+        qemu("check", base, check=0)
+        qemu("compare", "-F", "raw", top, expected, check=0)
+        qemu("snapshot", "-a", "s1", top, check=0)
+        qemu("check", top, check=0)
+        qemu("compare", "-F", "raw", top, expected, check=0)
+
     def test_commit_without_backing(self):
         img = self.qemu_image("a.qcow2")
         self.assertSameAsQemu("commit", img)
@@ -470,6 +486,37 @@ class CommitRebase(ImgTest):
         info = json.loads(qemu("info", "--output=json", top).stdout)
         self.assertNotIn("backing-filename", info)
         qemu("compare", "-F", "raw", top, expected, check=0)
+
+    def test_rebase_safe_partial_clusters(self):
+        """Data the old chain held in parts of clusters that the top does
+        not allocate: the rest of each cluster copied into the top must
+        hold the old backing data, not zeroes."""
+        raw = self.path("base.raw")
+        with open(raw, "wb") as f:
+            f.write(bytes(range(256)) * (16 * MiB // 256))
+        for opts in ("cluster_size=65536", "cluster_size=2M",
+                     "cluster_size=65536,extended_l2=on",
+                     "cluster_size=512", "compat=0.10"):
+            with self.subTest(opts=opts):
+                mid = self.path("mid.qcow2")
+                qemu("create", "-q", "-f", "qcow2", "-b", "base.raw", "-F",
+                     "raw", mid, check=0)
+                qemu_io("qcow2", mid, "write -P 0x55 1000 512",
+                        "write -P 0x66 3M 7k", "write -P 0x77 10M 100k",
+                        "write -z 12M 64k")
+                top = self.path("top.qcow2")
+                qemu("create", "-q", "-f", "qcow2", "-o", opts, "-b",
+                     "mid.qcow2", "-F", "qcow2", top, check=0)
+                qemu_io("qcow2", top, "write -P 0x99 3M 2k",
+                        "write -P 0x98 10M 4k")
+                expected = self.path("expected.raw")
+                qemu("convert", "-O", "raw", top, expected, check=0)
+                lemu("rebase", "-b", "base.raw", "-F", "raw", top, check=0)
+                qemu("check", top, check=0)
+                qemu("compare", "-F", "raw", top, expected, check=0)
+                lemu("rebase", "-b", "", top, check=0)
+                qemu("check", top, check=0)
+                qemu("compare", "-F", "raw", top, expected, check=0)
 
 
 @need_qemu
@@ -515,6 +562,46 @@ class ResizeAmend(ImgTest):
         self.assertEqual(os.path.getsize(raw), 3 * MiB)
         lemu("resize", "-f", "raw", "--shrink", raw, "2M", check=0)
         self.assertEqual(os.path.getsize(raw), 2 * MiB)
+
+    def test_shrink(self):
+        """Shrinking drops the data beyond the new end as qemu-img does:
+        clusters freed, no leaks, the file cut to the same length."""
+        for opts in ("cluster_size=65536", "cluster_size=4096",
+                     "cluster_size=65536,extended_l2=on",
+                     "cluster_size=512,refcount_bits=64"):
+            with self.subTest(opts=opts):
+                img = self.qemu_image("s.qcow2", "64M", opts=opts)
+                qemu_io("qcow2", img, "write -P 0x11 0 56M",
+                        "write -c -P 0x33 60M 1M")
+                qemu("snapshot", "-c", "s1", img, check=0)
+                qemu_io("qcow2", img, "write -P 0x22 1M 40M",
+                        "write -c -P 0x44 58M 64k")
+                ref = self.path("ref.qcow2")
+                shutil.copyfile(img, ref)
+                p = lemu("resize", img, "4100k")
+                self.assertEqual(p.returncode, 1)
+                self.assertIn("Use the --shrink option", p.stderr)
+                lemu("resize", "--shrink", img, "4100k", check=0)
+                qemu("resize", "-q", "--shrink", ref, "4100k", check=0)
+                qemu("check", img, check=0)
+                qemu("compare", img, ref, check=0)
+                info = json.loads(qemu("info", "--output=json", img).stdout)
+                self.assertEqual(info["virtual-size"], 4100 * 1024)
+                self.assertEqual(os.path.getsize(img), os.path.getsize(ref))
+                # the snapshot keeps its data; growing again reads zeroes
+                lemu("resize", img, "64M", check=0)
+                qemu("check", img, check=0)
+                qemu_io("qcow2", img, "read -P 0x22 1M 3000k",
+                        "read -P 0 8M 56M")
+                qemu("snapshot", "-a", "s1", img, check=0)
+                qemu("check", img, check=0)
+                qemu_io("qcow2", img, "read -P 0x11 0 56M",
+                        "read -P 0 56M 4M", "read -P 0x33 60M 1M")
+        # v2 images do not record a snapshot's size: no resize at all
+        v2 = self.qemu_image("v2.qcow2", "8M", opts="compat=0.10")
+        qemu("snapshot", "-c", "s1", v2, check=0)
+        self.assertSameAsQemu("resize", "--shrink", v2, "4M")
+        self.assertSameAsQemu("resize", v2, "16M")
 
     def test_amend(self):
         img = self.qemu_image("a.qcow2", "16M")
