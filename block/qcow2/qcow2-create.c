@@ -13,12 +13,6 @@
 #include "lemu/util/log.h"
 #include "qcow2.h"
 
-static void put_be64(uint8_t *p, uint64_t v)
-{
-    v = GUINT64_TO_BE(v);
-    memcpy(p, &v, 8);
-}
-
 typedef struct Qcow2CreateOpts {
     uint64_t size;
     bool have_size;

@@ -27,40 +27,6 @@
 #define SN_MAX_EXTRA_DATA       1024
 #define SN_MAX_TABLE_BYTES      (1024ULL * QCOW2_MAX_SNAPSHOTS)
 
-static uint32_t get_be32(const uint8_t *p)
-{
-    uint32_t v;
-
-    memcpy(&v, p, 4);
-    return GUINT32_FROM_BE(v);
-}
-
-static uint64_t get_be64(const uint8_t *p)
-{
-    uint64_t v;
-
-    memcpy(&v, p, 8);
-    return GUINT64_FROM_BE(v);
-}
-
-static void put_be16(uint8_t *p, uint16_t v)
-{
-    v = GUINT16_TO_BE(v);
-    memcpy(p, &v, 2);
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-    v = GUINT32_TO_BE(v);
-    memcpy(p, &v, 4);
-}
-
-static void put_be64(uint8_t *p, uint64_t v)
-{
-    v = GUINT64_TO_BE(v);
-    memcpy(p, &v, 8);
-}
-
 static void snapshot_clear(Qcow2Snapshot *sn)
 {
     g_free(sn->id_str);

@@ -32,25 +32,6 @@ static const Qcow2Feature qcow2_known_features[] = {
     { 2, 1, "raw external data" },
 };
 
-static uint32_t be32_at(const uint8_t *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return GUINT32_FROM_BE(v);
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-    v = GUINT32_TO_BE(v);
-    memcpy(p, &v, 4);
-}
-
-static void put_be64(uint8_t *p, uint64_t v)
-{
-    v = GUINT64_TO_BE(v);
-    memcpy(p, &v, 8);
-}
-
 /* ---- header ---- */
 
 static void header_to_host(Qcow2Header *h)
@@ -299,8 +280,8 @@ static bool read_extensions(BlockDriverState *bs, const uint8_t *buf,
     uint64_t pos = start;
 
     while (pos + 8 <= end) {
-        uint32_t magic = be32_at(buf + pos);
-        uint32_t len = be32_at(buf + pos + 4);
+        uint32_t magic = get_be32(buf + pos);
+        uint32_t len = get_be32(buf + pos + 4);
         const uint8_t *data = buf + pos + 8;
 
         if (magic == QCOW2_EXT_END) {
@@ -855,7 +836,7 @@ static int qcow2_probe(const uint8_t *buf, size_t len, const char *filename)
 {
     (void)filename;
     /* Later versions are ours too: open then names the version. */
-    if (len >= 8 && be32_at(buf) == QCOW_MAGIC && be32_at(buf + 4) >= 2) {
+    if (len >= 8 && get_be32(buf) == QCOW_MAGIC && get_be32(buf + 4) >= 2) {
         return 100;
     }
     return 0;

@@ -43,6 +43,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 #include <glib.h>
 #include "lemu/block/block.h"
@@ -238,6 +239,41 @@ typedef struct BDRVQcow2State {
     uint64_t image_end;         /* file length seen so far (offset checks) */
     bool corruption_signalled;  /* writes fail with -EIO from now on */
 } BDRVQcow2State;
+
+/* Big-endian fields of the header and the snapshot table. */
+static inline uint32_t get_be32(const uint8_t *p)
+{
+    uint32_t v;
+
+    memcpy(&v, p, 4);
+    return GUINT32_FROM_BE(v);
+}
+
+static inline uint64_t get_be64(const uint8_t *p)
+{
+    uint64_t v;
+
+    memcpy(&v, p, 8);
+    return GUINT64_FROM_BE(v);
+}
+
+static inline void put_be16(uint8_t *p, uint16_t v)
+{
+    v = GUINT16_TO_BE(v);
+    memcpy(p, &v, 2);
+}
+
+static inline void put_be32(uint8_t *p, uint32_t v)
+{
+    v = GUINT32_TO_BE(v);
+    memcpy(p, &v, 4);
+}
+
+static inline void put_be64(uint8_t *p, uint64_t v)
+{
+    v = GUINT64_TO_BE(v);
+    memcpy(p, &v, 8);
+}
 
 static inline uint64_t qcow2_offset_into_cluster(BDRVQcow2State *s,
                                                  uint64_t off)
