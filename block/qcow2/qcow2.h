@@ -13,6 +13,7 @@
  *                     copy-on-write, subclusters), zero writes, discard,
  *                     compressed writes, block status
  *   qcow2-compress.c  compressed clusters (zlib deflate, zstd)
+ *   qcow2-resize.c    grow and shrink (truncate), preallocation
  *   qcow2-refcount.c  refcounts of every order, cluster allocation and
  *                     freeing, refcount table growth, overlap checks
  *   qcow2-check.c     check and repair (also after a dirty open)
@@ -314,6 +315,8 @@ int qcow2_signal_corruption(BlockDriverState *bs, const char *fmt, ...)
 ssize_t qcow2_build_header(BlockDriverState *bs, uint8_t *buf, size_t size);
 /* Writes the caches (L2 tables first; dependencies order the rest). */
 int qcow2_write_caches(BlockDriverState *bs);
+
+/* ---- qcow2-resize.c ---- */
 /* Allocates [from, to) and extends the file for falloc/full (s->lock). */
 int qcow2_preallocate(BlockDriverState *bs, uint64_t from, uint64_t to,
                       PreallocMode mode, GError **errp);
