@@ -342,10 +342,12 @@ static void file_iov_zero(struct iovec *iov, int niov)
     }
 }
 
-static int file_preadv(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
-                       struct iovec *iov, int niov)
+/* The preadv/pwritev loop: short transfers continue where they stopped;
+ * a read past the end of the file gives zeroes, a write that makes no
+ * progress is ENOSPC. */
+static int file_rw(BDRVFileState *s, bool write, uint64_t offset,
+                   struct iovec *iov, int niov)
 {
-    BDRVFileState *s = bs->opaque;
     struct iovec *copy = file_iov_dup(iov, niov);
     struct iovec *cur = copy;
     int left = niov;
@@ -353,7 +355,8 @@ static int file_preadv(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
 
     file_iov_advance(&cur, &left, 0);
     while (left) {
-        ssize_t n = preadv(s->fd, cur, MIN(left, IOV_MAX), offset);
+        ssize_t n = write ? pwritev(s->fd, cur, MIN(left, IOV_MAX), offset)
+                          : preadv(s->fd, cur, MIN(left, IOV_MAX), offset);
 
         if (n < 0) {
             if (errno == EINTR) {
@@ -363,8 +366,11 @@ static int file_preadv(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
             break;
         }
         if (n == 0) {
-            /* End of file: the rest reads as zeroes. */
-            file_iov_zero(cur, left);
+            if (write) {
+                ret = -ENOSPC;
+            } else {
+                file_iov_zero(cur, left);
+            }
             break;
         }
         offset += n;
@@ -374,35 +380,19 @@ static int file_preadv(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
     return ret;
 }
 
+static int file_preadv(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
+                       struct iovec *iov, int niov)
+{
+    return file_rw(bs->opaque, false, offset, iov, niov);
+}
+
 static int file_pwritev(BlockDriverState *bs, uint64_t offset,
                         uint64_t bytes, struct iovec *iov, int niov,
                         int flags)
 {
     BDRVFileState *s = bs->opaque;
-    struct iovec *copy = file_iov_dup(iov, niov);
-    struct iovec *cur = copy;
-    int left = niov;
-    int ret = 0;
+    int ret = file_rw(s, true, offset, iov, niov);
 
-    file_iov_advance(&cur, &left, 0);
-    while (left) {
-        ssize_t n = pwritev(s->fd, cur, MIN(left, IOV_MAX), offset);
-
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            ret = -errno;
-            break;
-        }
-        if (n == 0) {
-            ret = -ENOSPC;
-            break;
-        }
-        offset += n;
-        file_iov_advance(&cur, &left, n);
-    }
-    g_free(copy);
     if (ret == 0 && (flags & BDRV_REQ_FUA) && !s->no_flush &&
         fdatasync(s->fd) < 0) {
         ret = -errno;

@@ -427,6 +427,27 @@ static bool take_size_opt(GHashTable *options, const char *key,
     return ok;
 }
 
+/* Frees the driver state (open failure and close); @snapshots: the
+ * snapshot table was read. */
+static void qcow2_state_free(BlockDriverState *bs, bool snapshots)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    if (snapshots) {
+        qcow2_free_snapshots(bs);
+    }
+    qcow2_refcount_close(bs);
+    qcow2_cache_destroy(s->l2_table_cache);
+    qcow2_cache_destroy(s->refcount_block_cache);
+    g_free(s->l1_table);
+    g_free(s->feature_table);
+    g_ptr_array_free(s->unknown_exts, TRUE);
+    g_rw_lock_clear(&s->data_io_lock);
+    g_mutex_clear(&s->lock);
+    g_free(s);
+    bs->opaque = NULL;
+}
+
 static bool qcow2_open(BlockDriverState *bs, GHashTable *options, int flags,
                        GError **errp)
 {
@@ -753,19 +774,7 @@ static bool qcow2_open(BlockDriverState *bs, GHashTable *options, int flags,
 
 fail:
     g_free(hbuf);
-    if (refcount_ready) {
-        qcow2_free_snapshots(bs);
-    }
-    qcow2_refcount_close(bs);
-    qcow2_cache_destroy(s->l2_table_cache);
-    qcow2_cache_destroy(s->refcount_block_cache);
-    g_free(s->l1_table);
-    g_free(s->feature_table);
-    g_ptr_array_free(s->unknown_exts, TRUE);
-    g_rw_lock_clear(&s->data_io_lock);
-    g_mutex_clear(&s->lock);
-    g_free(s);
-    bs->opaque = NULL;
+    qcow2_state_free(bs, refcount_ready);
     return false;
 }
 
@@ -819,17 +828,7 @@ static void qcow2_close(BlockDriverState *bs)
             qcow2_set_incompat_bit(bs, QCOW2_INCOMPAT_DIRTY, false);
         }
     }
-    qcow2_free_snapshots(bs);
-    qcow2_refcount_close(bs);
-    qcow2_cache_destroy(s->l2_table_cache);
-    qcow2_cache_destroy(s->refcount_block_cache);
-    g_free(s->l1_table);
-    g_free(s->feature_table);
-    g_ptr_array_free(s->unknown_exts, TRUE);
-    g_rw_lock_clear(&s->data_io_lock);
-    g_mutex_clear(&s->lock);
-    g_free(s);
-    bs->opaque = NULL;
+    qcow2_state_free(bs, true);
 }
 
 static int qcow2_probe(const uint8_t *buf, size_t len, const char *filename)
