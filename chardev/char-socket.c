@@ -3,6 +3,7 @@
  *
  *   -chardev socket,id=ID,path=PATH,server=on[,wait=off]
  *   -chardev socket,id=ID,host=HOST,port=PORT,server=on[,wait=off]
+ *   -chardev socket,id=ID,fd=N,server=on[,wait=off]
  *   -serial unix:PATH,server=on[,wait=off]
  *   -serial tcp:HOST:PORT,server=on[,wait=off]
  *
@@ -14,10 +15,15 @@
  *
  * A unix socket file is created with mode 0600, replaces a stale socket
  * left by an earlier run, and is removed again when the chardev goes away.
- * An empty TCP host means the wildcard address.
+ * An empty TCP host means the wildcard address. fd=N serves a socket
+ * lemu inherited (libvirt binds the monitor socket itself and passes it
+ * so); it is put in the listening state if it is not yet, and its file
+ * is removed at exit as QEMU does.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stddef.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
@@ -739,6 +745,78 @@ static int socket_listen_tcp(SocketChardev *s, const char *optname,
     return fd;
 }
 
+/* fd=N: takes over an inherited stream socket and names it by its
+ * address; -1 with @errp set. */
+static int socket_adopt_fd(SocketChardev *s, const char *optname,
+                           const char *fdstr, GError **errp)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    guint64 num;
+    int fd, type = 0, listening = 0;
+    socklen_t olen = sizeof(int);
+    struct stat st;
+
+    if (!g_ascii_string_to_unsigned(fdstr, 10, 0, INT_MAX, &num, NULL)) {
+        g_set_error(errp, LEMU_ERROR, LEMU_ERROR_INVALID,
+                    "%s: chardev '%s': fd='%s' is not a file descriptor "
+                    "number", optname, s->parent.id, fdstr);
+        return -1;
+    }
+    fd = (int)num;
+    if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode) ||
+        getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &olen) < 0 ||
+        type != SOCK_STREAM ||
+        getsockname(fd, (struct sockaddr *)&ss, &len) < 0 ||
+        (ss.ss_family != AF_UNIX && ss.ss_family != AF_INET &&
+         ss.ss_family != AF_INET6)) {
+        g_set_error(errp, LEMU_ERROR, LEMU_ERROR_INVALID,
+                    "%s: chardev '%s': fd=%d is not an open unix or TCP "
+                    "stream socket", optname, s->parent.id, fd);
+        return -1;
+    }
+    olen = sizeof(int);
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &olen) < 0 ||
+        (!listening && listen(fd, SOCKET_LISTEN_BACKLOG) < 0)) {
+        g_set_error(errp, LEMU_ERROR, LEMU_ERROR_FAILED,
+                    "%s: chardev '%s': could not listen on fd=%d: %s",
+                    optname, s->parent.id, fd, g_strerror(errno));
+        return -1;
+    }
+    if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+        g_set_error(errp, LEMU_ERROR, LEMU_ERROR_FAILED,
+                    "%s: chardev '%s': fcntl: %s", optname, s->parent.id,
+                    g_strerror(errno));
+        return -1;
+    }
+    if (ss.ss_family == AF_UNIX) {
+        const struct sockaddr_un *un = (const struct sockaddr_un *)&ss;
+        size_t n = len - offsetof(struct sockaddr_un, sun_path);
+
+        /* Unnamed and abstract sockets have no path to show. */
+        s->path = n > 0 && un->sun_path[0]
+                  ? g_strndup(un->sun_path, n) : g_strdup("");
+        /* The file the socket is bound to is removed at exit. */
+        if (*s->path && stat(s->path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+            s->dev = st.st_dev;
+            s->ino = st.st_ino;
+        }
+    } else {
+        char host[NI_MAXHOST], serv[NI_MAXSERV];
+
+        s->is_tcp = true;
+        if (getnameinfo((struct sockaddr *)&ss, len, host, sizeof(host),
+                        serv, sizeof(serv),
+                        NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+            g_strlcpy(host, "?", sizeof(host));
+            g_strlcpy(serv, "?", sizeof(serv));
+        }
+        s->host = g_strdup(host);
+        s->port = g_strdup(serv);
+    }
+    return fd;
+}
+
 /* wait=on: blocks until the first client is there, before the VM runs. */
 static bool socket_wait_for_client(SocketChardev *s, GError **errp)
 {
@@ -768,6 +846,15 @@ static bool socket_check_address(const char *optname, const char *id,
     const char *host = opts_get(opts, "host");
     const char *port = opts_get(opts, "port");
 
+    if (opts_has(opts, "fd")) {
+        if (path || host || port) {
+            g_set_error(errp, LEMU_ERROR, LEMU_ERROR_INVALID,
+                        "%s: chardev '%s': fd= excludes path=, host= and "
+                        "port=", optname, id);
+            return false;
+        }
+        return true;
+    }
     if (path && (host || port)) {
         g_set_error(errp, LEMU_ERROR, LEMU_ERROR_INVALID,
                     "%s: chardev '%s': path= (unix) and host=/port= (TCP) "
@@ -783,7 +870,8 @@ static bool socket_check_address(const char *optname, const char *id,
     if (!path && !host && !port) {
         g_set_error(errp, LEMU_ERROR, LEMU_ERROR_INVALID,
                     "%s: chardev '%s': the socket backend needs path=PATH "
-                    "(unix) or host=HOST,port=PORT (TCP)", optname, id);
+                    "(unix), host=HOST,port=PORT (TCP) or fd=N", optname,
+                    id);
         return false;
     }
     if (!path && !host) {
@@ -831,7 +919,10 @@ Chardev *chardev_socket_open(MainLoop *loop, const char *id, LemuOpts *opts,
     s->handover_bh = bh_new(loop, socket_handover_bh, s);
     s->clients = g_ptr_array_new();
     s->accept_retry = timer_new(loop, CLOCK_HOST, socket_accept_retry, s);
-    if (host) {
+    if (opts_has(opts, "fd")) {
+        s->listen_fd = socket_adopt_fd(s, optname, opts_get(opts, "fd"),
+                                       errp);
+    } else if (host) {
         size_t len = strlen(host);
 
         s->is_tcp = true;

@@ -28,7 +28,7 @@ typedef struct ChardevBackendInfo {
 static const char *const stdio_keys[] = { "signal", NULL };
 static const char *const file_keys[] = { "path", "append", NULL };
 static const char *const socket_keys[] = {
-    "path", "server", "wait", "host", "port", NULL
+    "path", "server", "wait", "host", "port", "fd", NULL
 };
 static const char *const null_keys[] = { NULL };
 
@@ -110,7 +110,7 @@ static Chardev *chardev_open_backend(MainLoop *loop, const char *backend,
                                      GError **errp)
 {
     const ChardevBackendInfo *info = NULL;
-    const char *known[8];
+    const char *known[10];
     size_t n = 0;
 
     for (size_t i = 0; i < G_N_ELEMENTS(chardev_backends); i++) {

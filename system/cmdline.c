@@ -395,11 +395,14 @@ static bool opt_monitor(LaunchOptions *lo, const char *optname,
                               errp);
 }
 
-/* -mon [chardev=]ID[,mode=control|readline][,pretty=on|off] */
+/* -mon [chardev=]ID[,mode=control|readline][,pretty=on|off][,id=NAME]
+ * (id= names the monitor, as libvirt passes it; nothing refers to it) */
 static bool opt_mon(LaunchOptions *lo, const char *optname, const char *arg,
                     bool *exit_ok, GError **errp)
 {
-    static const char *const known[] = { "chardev", "mode", "pretty", NULL };
+    static const char *const known[] = {
+        "chardev", "mode", "pretty", "id", NULL
+    };
     LemuOpts *opts = cmdline_opts(optname, arg, "chardev", known, errp);
     const char *chardev, *mode;
     MonitorConfig *mc;
@@ -662,7 +665,7 @@ static const CmdlineOption cmdline_options[] = {
     { "monitor", true, opt_monitor,
       "-monitor SPEC    human monitor on SPEC (as -serial)" },
     { "mon", true, opt_mon,
-      "-mon [chardev=]ID[,mode=control|readline][,pretty=on|off]\n"
+      "-mon [chardev=]ID[,mode=control|readline][,pretty=on|off][,id=NAME]\n"
       "                 monitor on a -chardev (default mode: readline)" },
     { "uuid", true, opt_uuid,
       "-uuid UUID       the VM's UUID (8-4-4-4-12 hex digits)" },

@@ -204,6 +204,20 @@ static void machine_set_runstate(Machine *m, RunState s)
     m->runstate = s;
 }
 
+/* Whether a monitor of its own (-qmp, -monitor, -mon) was asked for,
+ * besides the one -serial mon:stdio shares with the console. */
+static bool machine_has_own_monitor(Machine *m)
+{
+    for (guint i = 0; m->cfg.monitors && i < m->cfg.monitors->len; i++) {
+        MonitorConfig *mc = g_ptr_array_index(m->cfg.monitors, i);
+
+        if (!mc->mux) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Runs on the main loop with the lock held. */
 static void machine_handle_requests(void *opaque)
 {
@@ -219,15 +233,24 @@ static void machine_handle_requests(void *opaque)
     }
     if (m->internal_error && m->runstate != RUN_STATE_INTERNAL_ERROR) {
         error_report("%s", m->internal_error);
-        if (m->runstate == RUN_STATE_RUNNING) {
-            vcpus_pause_all(m);
-            main_loop_virtual_clock_stop(m->loop);
+        if (!machine_has_own_monitor(m)) {
+            /* Nobody could inspect or reset the VM: end the process
+             * with an error instead of hanging. */
+            if (m->runstate == RUN_STATE_RUNNING) {
+                vcpus_pause_all(m);
+                main_loop_virtual_clock_stop(m->loop);
+            }
+            machine_set_runstate(m, RUN_STATE_INTERNAL_ERROR);
+            machine_finish_run(m, 1);
+            return;
         }
-        machine_set_runstate(m, RUN_STATE_INTERNAL_ERROR);
-        /* Nothing can resume the VM without a monitor: end the process
-         * with an error instead of hanging. */
-        machine_finish_run(m, 1);
-        return;
+        /* As QEMU: the VM stops in internal-error (STOP is sent) and
+         * stays there for the monitor to inspect, reset or quit. */
+        if (m->runstate == RUN_STATE_RUNNING) {
+            machine_stop(m, RUN_STATE_INTERNAL_ERROR);
+        } else {
+            machine_set_runstate(m, RUN_STATE_INTERNAL_ERROR);
+        }
     }
     cause = g_atomic_int_and(&m->shutdown_request, 0);
     if (cause) {
@@ -252,10 +275,13 @@ static void machine_handle_requests(void *opaque)
             return;
         }
         machine_reset(m);
-        /* A VM stopped by a guest poweroff (-no-shutdown) can run again
-         * after a reset: it waits in prelaunch for "cont", as QEMU's. */
-        if (m->runstate == RUN_STATE_SHUTDOWN) {
+        /* A VM stopped by a guest poweroff (-no-shutdown) or an
+         * internal error can run again after a reset: it waits in
+         * prelaunch for "cont", as QEMU's. */
+        if (m->runstate == RUN_STATE_SHUTDOWN ||
+            m->runstate == RUN_STATE_INTERNAL_ERROR) {
             machine_set_runstate(m, RUN_STATE_PRELAUNCH);
+            g_clear_pointer(&m->internal_error, g_free);
         }
         qmp_event_reset(m, shutdown_cause_is_guest(cause),
                         shutdown_cause_name(cause));

@@ -245,7 +245,7 @@ class VM:
 
     def __init__(self, kind, args=(), qmp="unix", serial="none",
                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                 memory=32, paused=True, guest=HALT_FOREVER):
+                 memory=32, paused=True, guest=HALT_FOREVER, accel=None):
         self.kind = kind
         self.tmp = tempfile.TemporaryDirectory(prefix="qmp-test-")
         self.dir = self.tmp.name
@@ -253,7 +253,7 @@ class VM:
         self.port = None
         self.proc = None
         self.clients = []
-        cmd = self.base_args(memory, paused)
+        cmd = self.base_args(memory, paused, accel)
         if guest is not None:
             cmd += self.guest_args(guest)
         if serial is not None:
@@ -269,12 +269,15 @@ class VM:
         self.cmdline = cmd + list(args)
         self.stdin = stdin
         self.stdout = stdout
+        self.pass_fds = ()
 
-    def base_args(self, memory, paused):
+    def base_args(self, memory, paused, accel):
+        """@accel: None for the interpreter (lemu) or TCG (QEMU)."""
         if self.kind == "lemu":
-            cmd = [LEMU, "-machine", "pc", "-accel", "interp"]
+            cmd = [LEMU, "-machine", "pc", "-accel", accel or "interp"]
         else:
-            cmd = [QEMU, "-machine", "pc", "-accel", "tcg", "-nodefaults"]
+            cmd = [QEMU, "-machine", "pc", "-accel", accel or "tcg",
+                   "-nodefaults"]
         cmd += ["-display", "none", "-m", str(memory)]
         if paused:
             cmd.append("-S")
@@ -291,7 +294,8 @@ class VM:
     def launch(self):
         self.errfile = open(os.path.join(self.dir, "stderr"), "w+b")
         self.proc = subprocess.Popen(self.cmdline, stdin=self.stdin,
-                                     stdout=self.stdout, stderr=self.errfile)
+                                     stdout=self.stdout, stderr=self.errfile,
+                                     pass_fds=self.pass_fds)
         return self
 
     def stderr(self):

@@ -583,6 +583,40 @@ class QmpTestBase:
                          {"guest": True, "reason": "guest-shutdown"})
         self.assertIsNone(vm.proc.poll())
 
+    def test_internal_error_stops_the_vm(self):
+        # XGETBV with CR4.OSXSAVE clear raises #UD on a real CPU (IVT
+        # entry 6 points at a halt); this host's KVM cannot emulate it and
+        # reports an internal error, after which the VM waits in
+        # internal-error for the monitor, as QEMU's does.
+        if not have_kvm():
+            self.skipTest("/dev/kvm is not available")
+        code = (bytes([0x31, 0xC0, 0x8E, 0xD8,               # ds = 0
+                       0xC7, 0x06, 0x18, 0x00, 0x40, 0x7C,   # [0x18] = 7c40
+                       0xC7, 0x06, 0x1A, 0x00, 0x00, 0x00,   # [0x1a] = 0
+                       0x0F, 0x01, 0xD0])                    # xgetbv
+                + HALT_FOREVER).ljust(0x40, b"\xf4") + HALT_FOREVER
+        vm, c = self.client(guest=code, accel="kvm")
+        c.cmd("cont")
+        c.wait_event("RESUME")
+        try:
+            c.wait_event("STOP", timeout=60)
+        except Exception:
+            self.assertEqual(self.status(c), "running")
+            self.skipTest("this host's KVM runs XGETBV (no internal error)")
+        self.assertIn("KVM internal error", vm.stderr())
+        self.assertEqual(c.cmd("query-status"),
+                         {"running": False, "singlestep": False,
+                          "status": "internal-error"})
+        self.assert_error(c.request("cont"), "GenericError",
+                          "Resetting the Virtual Machine is required")
+        regs = c.cmd("human-monitor-command", command_line="info registers")
+        self.assertRegex(regs, r"EIP=00007c1[0-9a-f]")
+        c.cmd("system_reset")
+        c.wait_event("RESET")
+        self.assertIn(self.status(c), ("prelaunch", "paused"))
+        c.cmd("quit")
+        self.assertEqual(vm.wait(), 0, vm.stderr())
+
     def test_inject_nmi(self):
         vm, c = self.client()
         self.assertEqual(c.cmd("inject-nmi"), {})
@@ -797,6 +831,40 @@ class QmpTestBase:
         self.assertEqual(self.status(c), "prelaunch")
         labels = [ch["label"] for ch in c.cmd("query-chardev")]
         self.assertIn("qmp0", labels)
+
+    def test_chardev_inherited_socket_fd(self):
+        # As libvirt starts its VMs: it binds the monitor socket itself and
+        # passes it with fd=N; the file goes at exit, as lemu's own do.
+        vm = VM(self.KIND, qmp=None)
+        self.addCleanup(vm.shutdown)
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.addCleanup(srv.close)
+        srv.bind(vm.qmp_path)
+        vm.pass_fds = (srv.fileno(),)
+        vm.cmdline += ["-chardev", "socket,id=charmonitor,fd=%d,server=on,"
+                       "wait=off" % srv.fileno(),
+                       "-mon", "chardev=charmonitor,id=monitor,mode=control"]
+        vm.launch()
+        srv.close()
+        c = vm.connect()
+        self.assertEqual(self.status(c), "prelaunch")
+        chardevs = {ch["label"]: ch for ch in c.cmd("query-chardev")}
+        self.assertEqual(chardevs["charmonitor"]["filename"],
+                         "unix:%s,server=on" % vm.qmp_path)
+        c.cmd("quit")
+        self.assertEqual(vm.wait(), 0, vm.stderr())
+        self.assertFalse(os.path.exists(vm.qmp_path))
+
+    def test_chardev_fd_that_is_not_a_socket(self):
+        self.lemu_only("QEMU's message differs")
+        r = subprocess.run(VM(self.KIND, qmp=None).cmdline
+                           + ["-chardev", "socket,id=m,fd=0,server=on",
+                              "-mon", "chardev=m,mode=control"],
+                           stdin=subprocess.DEVNULL, capture_output=True,
+                           timeout=30)
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.stderr.decode(), "lemu: -chardev: chardev 'm': "
+                         "fd=0 is not an open unix or TCP stream socket\n")
 
     def test_hmp_on_stdio(self):
         vm = self.vm(qmp=None, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
