@@ -1,9 +1,10 @@
 /*
- * The socket backend: a unix or TCP stream socket server.
+ * The socket backend: a unix or TCP stream socket, server or client.
  *
  *   -chardev socket,id=ID,path=PATH,server=on[,wait=off]
  *   -chardev socket,id=ID,host=HOST,port=PORT,server=on[,wait=off]
  *   -chardev socket,id=ID,fd=N,server=on[,wait=off]
+ *   -chardev socket,id=ID,path=PATH|host=HOST,port=PORT|fd=N   (client)
  *   -serial unix:PATH,server=on[,wait=off]
  *   -serial tcp:HOST:PORT,server=on[,wait=off]
  *
@@ -19,6 +20,11 @@
  * lemu inherited (libvirt binds the monitor socket itself and passes it
  * so); it is put in the listening state if it is not yet, and its file
  * is removed at exit as QEMU does.
+ *
+ * Without server=on lemu connects, once, at start-up (fd=N: a connected
+ * socket it inherited, as QEMU's Python test harness passes one end of a
+ * socketpair). When that peer hangs up the chardev stays closed: there
+ * is no reconnect=.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -52,6 +58,7 @@ typedef struct SocketChardev {
     /* The address: the socket path; the numeric TCP address the server
      * is bound to (host without brackets, as QEMU shows it). */
     bool is_tcp;
+    bool is_server;              /* a listener, or a client it accepted */
     char *path;
     char *host;
     char *port;
@@ -87,14 +94,16 @@ typedef struct SocketChardev {
 static const ChardevBackendOps socket_ops;
 static void socket_client_ready(void *opaque, int fd, GIOCondition ready);
 
-/* "unix:PATH,server=on" or "tcp:HOST:PORT,server=on", as QEMU names the
- * server's address in query-chardev. */
+/* "unix:PATH,server=on" or "tcp:HOST:PORT,server=on" (no ",server=on"
+ * for a client), as QEMU names the address in query-chardev. */
 static char *socket_address(SocketChardev *s)
 {
+    const char *server = s->is_server ? ",server=on" : "";
+
     if (s->is_tcp) {
-        return g_strdup_printf("tcp:%s:%s,server=on", s->host, s->port);
+        return g_strdup_printf("tcp:%s:%s%s", s->host, s->port, server);
     }
-    return g_strdup_printf("unix:%s,server=on", s->path);
+    return g_strdup_printf("unix:%s%s", s->path, server);
 }
 
 /* Numeric "HOST:PORT" of a socket address, IPv6 in brackets. */
@@ -129,7 +138,8 @@ static char *socket_connected_desc(SocketChardev *s, int fd)
     }
     lname = socket_name_of((struct sockaddr *)&local, llen);
     pname = socket_name_of((struct sockaddr *)&peer, plen);
-    return g_strdup_printf("tcp:%s,server=on <-> %s", lname, pname);
+    return g_strdup_printf("tcp:%s%s <-> %s", lname,
+                           s->is_server ? ",server=on" : "", pname);
 }
 
 /* Makes @fd the attached client; OPENED is left to the caller. */
@@ -305,6 +315,7 @@ static SocketChardev *socket_new_client(SocketChardev *s, int fd)
                                      id);
 
     c->is_tcp = s->is_tcp;
+    c->is_server = true;
     c->path = g_strdup(s->path);
     c->host = g_strdup(s->host);
     c->port = g_strdup(s->port);
@@ -745,10 +756,10 @@ static int socket_listen_tcp(SocketChardev *s, const char *optname,
     return fd;
 }
 
-/* fd=N: takes over an inherited stream socket and names it by its
- * address; -1 with @errp set. */
+/* fd=N: takes over an inherited stream socket, listening (@server) or
+ * connected, and names it by its address; -1 with @errp set. */
 static int socket_adopt_fd(SocketChardev *s, const char *optname,
-                           const char *fdstr, GError **errp)
+                           const char *fdstr, bool server, GError **errp)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
@@ -776,8 +787,22 @@ static int socket_adopt_fd(SocketChardev *s, const char *optname,
         return -1;
     }
     olen = sizeof(int);
-    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &olen) < 0 ||
-        (!listening && listen(fd, SOCKET_LISTEN_BACKLOG) < 0)) {
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &olen) < 0) {
+        listening = 0;
+    }
+    if (!server) {
+        struct sockaddr_storage peer;
+        socklen_t plen = sizeof(peer);
+
+        if (listening ||
+            getpeername(fd, (struct sockaddr *)&peer, &plen) < 0) {
+            g_set_error(errp, LEMU_ERROR, LEMU_ERROR_INVALID,
+                        "%s: chardev '%s': fd=%d is not a connected socket "
+                        "(a listening one needs server=on)", optname,
+                        s->parent.id, fd);
+            return -1;
+        }
+    } else if (!listening && listen(fd, SOCKET_LISTEN_BACKLOG) < 0) {
         g_set_error(errp, LEMU_ERROR, LEMU_ERROR_FAILED,
                     "%s: chardev '%s': could not listen on fd=%d: %s",
                     optname, s->parent.id, fd, g_strerror(errno));
@@ -796,8 +821,9 @@ static int socket_adopt_fd(SocketChardev *s, const char *optname,
         /* Unnamed and abstract sockets have no path to show. */
         s->path = n > 0 && un->sun_path[0]
                   ? g_strndup(un->sun_path, n) : g_strdup("");
-        /* The file the socket is bound to is removed at exit. */
-        if (*s->path && stat(s->path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+        /* The file a server's socket is bound to is removed at exit. */
+        if (server && *s->path && stat(s->path, &st) == 0 &&
+            S_ISSOCK(st.st_mode)) {
             s->dev = st.st_dev;
             s->ino = st.st_ino;
         }
@@ -813,6 +839,76 @@ static int socket_adopt_fd(SocketChardev *s, const char *optname,
         }
         s->host = g_strdup(host);
         s->port = g_strdup(serv);
+    }
+    return fd;
+}
+
+/* Client mode: connects to the socket file; -1 with @errp set. */
+static int socket_connect_unix(SocketChardev *s, const char *optname,
+                               GError **errp)
+{
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    int fd;
+
+    if (strlen(s->path) >= sizeof(addr.sun_path)) {
+        g_set_error(errp, LEMU_ERROR, LEMU_ERROR_INVALID,
+                    "%s: chardev '%s': socket path '%s' is too long "
+                    "(at most %zu bytes)", optname, s->parent.id, s->path,
+                    sizeof(addr.sun_path) - 1);
+        return -1;
+    }
+    strcpy(addr.sun_path, s->path);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+        g_set_error(errp, LEMU_ERROR, LEMU_ERROR_FAILED,
+                    "%s: chardev '%s': could not connect to '%s': %s",
+                    optname, s->parent.id, s->path, g_strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+        }
+        return -1;
+    }
+    return fd;
+}
+
+/* Client mode: connects to the first address of host and port that
+ * takes the connection; -1 with @errp set. */
+static int socket_connect_tcp(SocketChardev *s, const char *optname,
+                              GError **errp)
+{
+    struct addrinfo hints = { .ai_socktype = SOCK_STREAM };
+    struct addrinfo *res = NULL;
+    int fd = -1, err = ECONNREFUSED, rc;
+
+    if (!socket_parse_port(optname, s->parent.id, s->port, errp)) {
+        return -1;
+    }
+    rc = getaddrinfo(*s->host ? s->host : NULL, s->port, &hints, &res);
+    if (rc != 0) {
+        g_set_error(errp, LEMU_ERROR, LEMU_ERROR_INVALID,
+                    "%s: chardev '%s': address '%s' cannot be resolved: %s",
+                    optname, s->parent.id, s->host, gai_strerror(rc));
+        return -1;
+    }
+    for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+                    ai->ai_protocol);
+        if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+            err = errno;
+            close(fd);
+            fd = -1;
+        } else if (fd < 0) {
+            err = errno;
+        }
+    }
+    freeaddrinfo(res);
+    if (fd < 0) {
+        bool v6 = strchr(s->host, ':') != NULL;
+
+        g_set_error(errp, LEMU_ERROR, LEMU_ERROR_FAILED,
+                    "%s: chardev '%s': could not connect to '%s%s%s:%s': %s",
+                    optname, s->parent.id, v6 ? "[" : "", s->host,
+                    v6 ? "]" : "", s->port, g_strerror(err));
     }
     return fd;
 }
@@ -896,6 +992,7 @@ Chardev *chardev_socket_open(MainLoop *loop, const char *id, LemuOpts *opts,
     const char *host = opts_get(opts, "host");
     bool server, wait;
     SocketChardev *s;
+    int fd;
 
     if (!socket_check_address(optname, id, opts, errp)) {
         return NULL;
@@ -904,24 +1001,24 @@ Chardev *chardev_socket_open(MainLoop *loop, const char *id, LemuOpts *opts,
         !opts_get_bool(opts, "wait", true, &wait, errp)) {
         return NULL;
     }
-    if (!server) {
-        g_set_error(errp, LEMU_ERROR, LEMU_ERROR_UNSUPPORTED,
-                    "%s: chardev '%s': socket client mode is not supported "
-                    "yet (expected server=on)", optname, id);
+    if (!server && opts_has(opts, "wait")) {
+        g_set_error(errp, LEMU_ERROR, LEMU_ERROR_INVALID,
+                    "%s: chardev '%s': wait= is only for a server "
+                    "(server=on)", optname, id);
         return NULL;
     }
 
     s = chardev_alloc(sizeof(*s), &socket_ops, loop, id);
     s->client_fd = -1;
     s->listen_fd = -1;
+    s->is_server = server;
     s->hangup_bh = bh_new(loop, socket_hangup_bh, s);
     s->closed_bh = bh_new(loop, socket_closed_bh, s);
     s->handover_bh = bh_new(loop, socket_handover_bh, s);
     s->clients = g_ptr_array_new();
     s->accept_retry = timer_new(loop, CLOCK_HOST, socket_accept_retry, s);
     if (opts_has(opts, "fd")) {
-        s->listen_fd = socket_adopt_fd(s, optname, opts_get(opts, "fd"),
-                                       errp);
+        fd = socket_adopt_fd(s, optname, opts_get(opts, "fd"), server, errp);
     } else if (host) {
         size_t len = strlen(host);
 
@@ -933,23 +1030,36 @@ Chardev *chardev_socket_open(MainLoop *loop, const char *id, LemuOpts *opts,
             s->host = g_strdup(host);
         }
         s->port = g_strdup(opts_get(opts, "port"));
-        s->listen_fd = socket_listen_tcp(s, optname, errp);
+        fd = server ? socket_listen_tcp(s, optname, errp)
+                    : socket_connect_tcp(s, optname, errp);
     } else {
         s->path = g_strdup(opts_get(opts, "path"));
-        s->listen_fd = socket_listen_unix(s, optname, errp);
+        fd = server ? socket_listen_unix(s, optname, errp)
+                    : socket_connect_unix(s, optname, errp);
     }
-    if (s->listen_fd < 0) {
+    if (fd < 0) {
         goto fail;
     }
-    if (wait && !socket_wait_for_client(s, errp)) {
-        goto fail;
+    if (server) {
+        s->listen_fd = fd;
+        /* Blocking until then: wait=on accepts the first client. */
+        if (wait && !socket_wait_for_client(s, errp)) {
+            goto fail;
+        }
     }
-    if (fcntl(s->listen_fd, F_SETFL,
-              fcntl(s->listen_fd, F_GETFL) | O_NONBLOCK) < 0) {
+    if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
         g_set_error(errp, LEMU_ERROR, LEMU_ERROR_FAILED,
                     "%s: chardev '%s': fcntl: %s", optname, id,
                     g_strerror(errno));
+        if (!server) {
+            close(fd);
+        }
         goto fail;
+    }
+    if (!server) {
+        socket_attach_client(s, fd);
+        chardev_set_open(&s->parent, true);
+        return &s->parent;
     }
     s->listen_handler = main_loop_add_fd(loop, s->listen_fd, G_IO_IN,
                                          socket_listen_ready, s);
@@ -961,4 +1071,9 @@ Chardev *chardev_socket_open(MainLoop *loop, const char *id, LemuOpts *opts,
 fail:
     chardev_free(&s->parent);
     return NULL;
+}
+
+bool chardev_is_socket_server(Chardev *chr)
+{
+    return chr->ops == &socket_ops && ((SocketChardev *)chr)->listen_fd >= 0;
 }

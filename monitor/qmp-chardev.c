@@ -1,7 +1,8 @@
 /*
- * QMP on a chardev. A socket chardev serves every client at once, each
- * on a chardev and a QmpSession of its own; any other backend (stdio)
- * carries one session, which starts over when its peer comes back.
+ * QMP on a chardev. A socket server serves every client at once, each
+ * on a chardev and a QmpSession of its own; any other backend (stdio, a
+ * client-mode socket) carries one session, which starts over when its
+ * peer comes back.
  *
  * A client's unread output is bounded: while any is pending, no more of
  * its requests are read (so a client that never reads cannot make lemu
@@ -176,7 +177,7 @@ QmpChardevMonitor *qmp_chardev_monitor_new(Machine *m, Chardev *chr,
     qm->clients = g_ptr_array_new();
     qm->reap_bh = bh_new(m->loop, qmp_chardev_reap_clients, qm);
 
-    if (strcmp(chardev_backend_name(chr), "socket") == 0) {
+    if (chardev_is_socket_server(chr)) {
         if (!chardev_serve_clients(chr, qmp_chardev_new_client, qm, errp)) {
             qmp_chardev_monitor_free(qm);
             return NULL;

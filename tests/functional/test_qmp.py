@@ -14,6 +14,7 @@ import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 
@@ -855,9 +856,95 @@ class QmpTestBase:
         self.assertEqual(vm.wait(), 0, vm.stderr())
         self.assertFalse(os.path.exists(vm.qmp_path))
 
+    def client_mode_vm(self, chardev, pass_fds=()):
+        """A VM whose monitor connects out (no server=on) with @chardev."""
+        vm = VM(self.KIND, qmp=None)
+        self.addCleanup(vm.shutdown)
+        vm.pass_fds = pass_fds
+        vm.cmdline += ["-chardev", "socket,id=mon," + chardev,
+                       "-mon", "chardev=mon,mode=control"]
+        return vm.launch()
+
+    def accept_client(self, vm, srv):
+        srv.settimeout(30)
+        conn, _ = srv.accept()
+        c = QMPClient.from_socket(conn)
+        vm.clients.append(c)
+        c.negotiate()
+        return c
+
+    def assert_client_session(self, vm, c, filename):
+        self.assertEqual(self.status(c), "prelaunch")
+        chardevs = {ch["label"]: ch for ch in c.cmd("query-chardev")}
+        self.assertRegex(chardevs["mon"]["filename"], filename)
+        self.assertTrue(chardevs["mon"]["frontend-open"])
+        # Not waiting for the reply: QEMU may close the socket first.
+        c.send({"execute": "quit"})
+        self.assertEqual(vm.wait(), 0, vm.stderr())
+
+    def test_client_mode_unix(self):
+        # -qmp unix:PATH without server=on: lemu connects to a listener,
+        # the way QEMU's Python test harness has QEMU connect to it.
+        path = os.path.join(self.tmpdir(), "listener.sock")
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.addCleanup(srv.close)
+        srv.bind(path)
+        srv.listen(1)
+        vm = VM(self.KIND, qmp="unix:" + path)
+        self.addCleanup(vm.shutdown)
+        vm.launch()
+        c = self.accept_client(vm, srv)
+        self.assertEqual(self.status(c), "prelaunch")
+        c.send({"execute": "quit"})
+        self.assertEqual(vm.wait(), 0, vm.stderr())
+        self.assertTrue(os.path.exists(path))   # the listener's, not ours
+
+    def test_client_mode_tcp(self):
+        srv = socket.socket()
+        self.addCleanup(srv.close)
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(1)
+        port = srv.getsockname()[1]
+        vm = self.client_mode_vm("host=127.0.0.1,port=%d" % port)
+        self.assert_client_session(
+            vm, self.accept_client(vm, srv),
+            r"^tcp:127\.0\.0\.1:\d+ <-> 127\.0\.0\.1:%d$" % port)
+
+    def test_client_mode_socketpair_fd(self):
+        # QEMU's Python harness passes one end of a socketpair as fd=N.
+        mine, theirs = socket.socketpair()
+        self.addCleanup(mine.close)
+        vm = self.client_mode_vm("fd=%d" % theirs.fileno(),
+                                 pass_fds=(theirs.fileno(),))
+        theirs.close()
+        c = QMPClient.from_socket(mine)
+        c.negotiate()
+        self.assert_client_session(vm, c, r"^unix:$")
+
+    def test_client_mode_nobody_listening(self):
+        self.lemu_only("QEMU's message differs")
+        path = os.path.join(self.tmpdir(), "nobody.sock")
+        vm = VM(self.KIND, qmp="unix:" + path)
+        self.addCleanup(vm.shutdown)
+        r = subprocess.run(vm.cmdline,
+                           stdin=subprocess.DEVNULL, capture_output=True,
+                           timeout=30)
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.stderr.decode(),
+                         "lemu: -qmp: chardev 'compat_monitor0': could not "
+                         "connect to '%s': No such file or directory\n"
+                         % path)
+
+    def tmpdir(self):
+        d = tempfile.TemporaryDirectory(prefix="qmp-test-")
+        self.addCleanup(d.cleanup)
+        return d.name
+
     def test_chardev_fd_that_is_not_a_socket(self):
         self.lemu_only("QEMU's message differs")
-        r = subprocess.run(VM(self.KIND, qmp=None).cmdline
+        vm = VM(self.KIND, qmp=None)
+        self.addCleanup(vm.shutdown)
+        r = subprocess.run(vm.cmdline
                            + ["-chardev", "socket,id=m,fd=0,server=on",
                               "-mon", "chardev=m,mode=control"],
                            stdin=subprocess.DEVNULL, capture_output=True,

@@ -353,6 +353,66 @@ static void test_socket_server(void)
     main_loop_free(loop);
 }
 
+/* Client mode (no server=on): lemu connects to a listener once. */
+static void test_socket_client(void)
+{
+    MainLoop *loop = main_loop_new(NULL);
+    g_autofree char *dir = make_tmpdir();
+    g_autofree char *path = g_build_filename(dir, "listener.sock", NULL);
+    g_autofree char *spec = g_strdup_printf("unix:%s", path);
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    GError *err = NULL;
+    TestFrontend fe;
+    Chardev *chr;
+    char *desc;
+    uint8_t buf[8];
+    int srv, peer;
+
+    srv = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    g_assert_cmpint(srv, >=, 0);
+    strcpy(addr.sun_path, path);
+    g_assert_cmpint(bind(srv, (struct sockaddr *)&addr, sizeof(addr)), ==, 0);
+    g_assert_cmpint(listen(srv, 1), ==, 0);
+
+    chr = chardev_new_from_spec(loop, "-serial", spec, "serial0", &err);
+    g_assert_no_error(err);
+    g_assert_false(chardev_is_socket_server(chr));
+    peer = accept(srv, NULL, NULL);
+    g_assert_cmpint(peer, >=, 0);
+    desc = chardev_describe(chr);
+    g_assert_cmpstr(desc, ==, spec);      /* no ",server=on" */
+    g_free(desc);
+
+    /* Connected before the frontend came: it is told at once. */
+    fe_init(&fe, 64);
+    chardev_set_frontend(chr, &fe_ops, &fe);
+    FIXTURE_RUN_UNTIL(loop, fe.opened == 1);
+    g_assert_cmpint(send(peer, "ping", 4, 0), ==, 4);
+    FIXTURE_RUN_UNTIL(loop, fe.got->len == 4);
+    g_assert_cmpmem(fe.got->data, 4, "ping", 4);
+    g_assert_cmpuint(chardev_write(chr, (const uint8_t *)"pong", 4), ==, 4);
+    client_read_exact(loop, peer, buf, 4);
+    g_assert_cmpmem(buf, 4, "pong", 4);
+
+    /* The listener hangs up: CLOSED, and no reconnection. */
+    close(peer);
+    FIXTURE_RUN_UNTIL(loop, fe.closed == 1);
+    g_assert_cmpuint(chardev_write(chr, (const uint8_t *)"lost", 4), ==, 4);
+    for (int i = 0; i < 20; i++) {
+        main_loop_iterate(loop, false);
+    }
+    g_assert_cmpint(fe.opened, ==, 1);
+
+    /* Freeing the chardev leaves the listener's socket file alone. */
+    chardev_free(chr);
+    g_assert_cmpint(access(path, F_OK), ==, 0);
+    close(srv);
+    unlink(path);
+    fe_clear(&fe);
+    rmdir(dir);
+    main_loop_free(loop);
+}
+
 static void test_socket_backpressure(void)
 {
     MainLoop *loop = main_loop_new(NULL);
@@ -526,13 +586,14 @@ static void test_socket_stale_and_errors(void)
     g_clear_error(&err);
     unlink(path);
 
-    /* Client mode is not there yet. */
+    /* Client mode with nobody listening. */
     {
         g_autofree char *client = g_strdup_printf("unix:%s", path);
         g_assert_null(chardev_new_from_spec(loop, "-serial", client, "s",
                                             &err));
-        g_assert_error(err, LEMU_ERROR, LEMU_ERROR_UNSUPPORTED);
-        g_assert_nonnull(strstr(err->message, "not supported yet"));
+        g_assert_error(err, LEMU_ERROR, LEMU_ERROR_FAILED);
+        g_assert_nonnull(strstr(err->message, "could not connect to"));
+        g_assert_nonnull(strstr(err->message, path));
         g_clear_error(&err);
     }
 
@@ -1300,8 +1361,12 @@ static void test_spec_errors(void)
     assert_spec_error(loop, "udp:localhost:4444", "-serial",
                       "udp:localhost:4444", "file:PATH", "unix:PATH",
                       "tcp:HOST:PORT", NULL);
-    assert_spec_error(loop, "tcp:localhost:4444", "-serial",
-                      "client mode", "server=on", NULL);
+    /* Client mode (no server=on) connects at once: nobody listens on
+     * port 1 here. */
+    assert_spec_error(loop, "tcp:127.0.0.1:1", "-serial",
+                      "could not connect to '127.0.0.1:1'", NULL);
+    assert_spec_error(loop, "tcp:127.0.0.1:1,wait=off", "-serial",
+                      "wait= is only for a server", NULL);
     assert_spec_error(loop, "tcp:localhost", "-serial", "'tcp:localhost'",
                       "tcp:HOST:PORT", NULL);
     assert_spec_error(loop, "tcp:", "-serial", "tcp:HOST:PORT", NULL);
@@ -1488,6 +1553,7 @@ int main(int argc, char **argv)
     g_test_add_func("/chardev/file-open-error", test_file_open_error);
     g_test_add_func("/chardev/null", test_null_backend);
     g_test_add_func("/chardev/socket/server", test_socket_server);
+    g_test_add_func("/chardev/socket/client", test_socket_client);
     g_test_add_func("/chardev/socket/backpressure", test_socket_backpressure);
     g_test_add_func("/chardev/socket/output-stall", test_socket_output_stall);
     g_test_add_func("/chardev/socket/stale-and-errors",

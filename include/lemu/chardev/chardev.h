@@ -105,6 +105,9 @@ void chardev_flush(Chardev *chr, int timeout_ms);
  * While served, chardev_has_frontend() is true.
  */
 typedef void ChardevClientFunc(void *opaque, Chardev *client);
+/* Whether @chr is a socket server, which chardev_serve_clients() takes
+ * (a client-mode socket, server=off, is not). */
+bool chardev_is_socket_server(Chardev *chr);
 bool chardev_serve_clients(Chardev *chr, ChardevClientFunc *cb,
                            void *opaque, GError **errp);
 /* Hangs up on the peer of @chr (a socket client): CLOSED follows. */
