@@ -653,10 +653,13 @@ static const CmdlineOption cmdline_options[] = {
     { "device", true, opt_device,
       "-device DRIVER[,prop=value...]  add a device (-device help)" },
     { "serial", true, opt_serial,
-      "-serial stdio|file:PATH|unix:PATH,server=on,wait=off|\n"
-      "        tcp:[HOST]:PORT,server=on,wait=off|null|none|chardev:ID" },
+      "-serial stdio|file:PATH|unix:PATH[,server=on,wait=off]|\n"
+      "        tcp:[HOST]:PORT[,server=on,wait=off]|null|none|chardev:ID\n"
+      "                 (a socket without server=on connects to PATH or "
+      "PORT)" },
     { "chardev", true, opt_chardev,
-      "-chardev BACKEND,id=ID[,path=P|host=H,port=N][,server=on,wait=off]" },
+      "-chardev BACKEND,id=ID[,path=P|host=H,port=N|fd=N]"
+      "[,server=on,wait=off]" },
     { "qmp", true, opt_qmp,
       "-qmp SPEC        QMP monitor on SPEC (as -serial: tcp:..., unix:..., "
       "stdio)" },
