@@ -603,22 +603,34 @@ bool chardev_serve_clients(Chardev *chr, ChardevClientFunc *cb,
     return true;
 }
 
+/* Fills @addr with s->path; false with @errp set if it does not fit. */
+static bool socket_unix_addr(SocketChardev *s, const char *optname,
+                             struct sockaddr_un *addr, GError **errp)
+{
+    memset(addr, 0, sizeof(*addr));
+    addr->sun_family = AF_UNIX;
+    if (strlen(s->path) >= sizeof(addr->sun_path)) {
+        g_set_error(errp, LEMU_ERROR, LEMU_ERROR_INVALID,
+                    "%s: chardev '%s': socket path '%s' is too long "
+                    "(at most %zu bytes)", optname, s->parent.id, s->path,
+                    sizeof(addr->sun_path) - 1);
+        return false;
+    }
+    strcpy(addr->sun_path, s->path);
+    return true;
+}
+
 /* Creates, binds and listens on the socket file; -1 with @errp set. */
 static int socket_listen_unix(SocketChardev *s, const char *optname,
                               GError **errp)
 {
-    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    struct sockaddr_un addr;
     struct stat st;
     int fd;
 
-    if (strlen(s->path) >= sizeof(addr.sun_path)) {
-        g_set_error(errp, LEMU_ERROR, LEMU_ERROR_INVALID,
-                    "%s: chardev '%s': socket path '%s' is too long "
-                    "(at most %zu bytes)", optname, s->parent.id, s->path,
-                    sizeof(addr.sun_path) - 1);
+    if (!socket_unix_addr(s, optname, &addr, errp)) {
         return -1;
     }
-    strcpy(addr.sun_path, s->path);
 
     if (lstat(s->path, &st) == 0) {
         if (!S_ISSOCK(st.st_mode)) {
@@ -699,29 +711,45 @@ static bool socket_parse_port(const char *optname, const char *id,
     return true;
 }
 
-/* Resolves, binds and listens on the TCP address; -1 with @errp set. */
-static int socket_listen_tcp(SocketChardev *s, const char *optname,
-                             GError **errp)
+/* The stream addresses of s->host and s->port (@flags: AI_PASSIVE for
+ * a server); NULL with @errp set. */
+static struct addrinfo *socket_resolve_tcp(SocketChardev *s,
+                                           const char *optname, int flags,
+                                           GError **errp)
 {
     struct addrinfo hints = {
-        .ai_flags = AI_PASSIVE,
+        .ai_flags = flags,
         .ai_family = AF_UNSPEC,
         .ai_socktype = SOCK_STREAM,
     };
     struct addrinfo *res = NULL;
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
-    char host[NI_MAXHOST], serv[NI_MAXSERV];
-    int fd = -1, err = 0, rc;
+    int rc;
 
     if (!socket_parse_port(optname, s->parent.id, s->port, errp)) {
-        return -1;
+        return NULL;
     }
     rc = getaddrinfo(*s->host ? s->host : NULL, s->port, &hints, &res);
     if (rc != 0) {
         g_set_error(errp, LEMU_ERROR, LEMU_ERROR_INVALID,
                     "%s: chardev '%s': address '%s' cannot be resolved: %s",
                     optname, s->parent.id, s->host, gai_strerror(rc));
+        return NULL;
+    }
+    return res;
+}
+
+/* Resolves, binds and listens on the TCP address; -1 with @errp set. */
+static int socket_listen_tcp(SocketChardev *s, const char *optname,
+                             GError **errp)
+{
+    struct addrinfo *res;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    char host[NI_MAXHOST], serv[NI_MAXSERV];
+    int fd = -1, err = 0;
+
+    res = socket_resolve_tcp(s, optname, AI_PASSIVE, errp);
+    if (!res) {
         return -1;
     }
     /* As QEMU: the first address that binds (an empty host gives the
@@ -847,17 +875,12 @@ static int socket_adopt_fd(SocketChardev *s, const char *optname,
 static int socket_connect_unix(SocketChardev *s, const char *optname,
                                GError **errp)
 {
-    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    struct sockaddr_un addr;
     int fd;
 
-    if (strlen(s->path) >= sizeof(addr.sun_path)) {
-        g_set_error(errp, LEMU_ERROR, LEMU_ERROR_INVALID,
-                    "%s: chardev '%s': socket path '%s' is too long "
-                    "(at most %zu bytes)", optname, s->parent.id, s->path,
-                    sizeof(addr.sun_path) - 1);
+    if (!socket_unix_addr(s, optname, &addr, errp)) {
         return -1;
     }
-    strcpy(addr.sun_path, s->path);
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
         g_set_error(errp, LEMU_ERROR, LEMU_ERROR_FAILED,
@@ -876,18 +899,11 @@ static int socket_connect_unix(SocketChardev *s, const char *optname,
 static int socket_connect_tcp(SocketChardev *s, const char *optname,
                               GError **errp)
 {
-    struct addrinfo hints = { .ai_socktype = SOCK_STREAM };
-    struct addrinfo *res = NULL;
-    int fd = -1, err = ECONNREFUSED, rc;
+    struct addrinfo *res;
+    int fd = -1, err = ECONNREFUSED;
 
-    if (!socket_parse_port(optname, s->parent.id, s->port, errp)) {
-        return -1;
-    }
-    rc = getaddrinfo(*s->host ? s->host : NULL, s->port, &hints, &res);
-    if (rc != 0) {
-        g_set_error(errp, LEMU_ERROR, LEMU_ERROR_INVALID,
-                    "%s: chardev '%s': address '%s' cannot be resolved: %s",
-                    optname, s->parent.id, s->host, gai_strerror(rc));
+    res = socket_resolve_tcp(s, optname, 0, errp);
+    if (!res) {
         return -1;
     }
     for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
