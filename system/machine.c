@@ -86,6 +86,18 @@ void machine_send_msi(Machine *m, uint64_t addr, uint32_t data)
     }
 }
 
+bool machine_has_ioeventfd(Machine *m)
+{
+    return m && m->accel && m->accel->ioeventfd;
+}
+
+bool machine_set_ioeventfd(Machine *m, uint64_t addr, unsigned len, int fd,
+                           bool assign)
+{
+    return machine_has_ioeventfd(m) &&
+           m->accel->ioeventfd(m, addr, len, fd, assign);
+}
+
 Chardev *machine_find_chardev(Machine *m, const char *id)
 {
     for (guint i = 0; m->chardevs && i < m->chardevs->len; i++) {

@@ -84,6 +84,7 @@ static bool kvm_open_dev(KvmState *s, GError **errp)
     s->xcrs = kvm_check_extension(s->kvm_fd, KVM_CAP_XCRS);
     s->vcpu_events = kvm_check_extension(s->kvm_fd, KVM_CAP_VCPU_EVENTS);
     s->debugregs = kvm_check_extension(s->kvm_fd, KVM_CAP_DEBUGREGS);
+    s->ioeventfd = kvm_check_extension(s->kvm_fd, KVM_CAP_IOEVENTFD);
 
     s->vcpu_mmap_size = ioctl(s->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
     if (s->vcpu_mmap_size < (int)sizeof(struct kvm_run)) {
@@ -310,6 +311,31 @@ static void kvm_send_msi(Machine *m, uint64_t addr, uint32_t data)
     }
 }
 
+/* A guest write to @addr signals @fd inside the kernel: the vCPU goes on
+ * running while the main loop handles it (virtio notifications). */
+static bool kvm_ioeventfd(Machine *m, uint64_t addr, unsigned len, int fd,
+                          bool assign)
+{
+    KvmState *s = kvm_state(m);
+    struct kvm_ioeventfd ioe = {
+        .addr = addr,
+        .len = len,
+        .fd = fd,
+        .flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN,
+    };
+
+    if (!s->ioeventfd) {
+        return false;
+    }
+    if (ioctl(s->vm_fd, KVM_IOEVENTFD, &ioe) < 0) {
+        warn_report("kvm: cannot %s an ioeventfd at 0x%" G_GINT64_MODIFIER
+                    "x: %s", assign ? "attach" : "detach", addr,
+                    g_strerror(errno));
+        return false;
+    }
+    return true;
+}
+
 const AccelOps kvm_accel_ops = {
     .name = "kvm",
     .init = kvm_init,
@@ -325,5 +351,6 @@ const AccelOps kvm_accel_ops = {
     .reset = kvm_reset,
     .set_irq = kvm_set_irq,
     .send_msi = kvm_send_msi,
+    .ioeventfd = kvm_ioeventfd,
     .has_irqchip = true,
 };

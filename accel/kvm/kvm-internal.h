@@ -31,6 +31,7 @@ typedef struct KvmState {
     bool xcrs;                   /* KVM_CAP_XCRS */
     bool vcpu_events;            /* KVM_CAP_VCPU_EVENTS */
     bool debugregs;              /* KVM_CAP_DEBUGREGS */
+    bool ioeventfd;              /* KVM_CAP_IOEVENTFD */
     unsigned nr_slots;
     /* KVM_GET_SUPPORTED_CPUID filtered to the machine, before the
      * per-vCPU fields (APIC IDs) are filled in. */

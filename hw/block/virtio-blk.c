@@ -77,6 +77,7 @@ struct VirtIOBlock {
     uint16_t queue_size;
     bool discard;
     bool write_zeroes;
+    bool ioeventfd;
 
     DriveInfo *dinfo;
     BlockBackend *blk;
@@ -115,6 +116,8 @@ static const DeviceProperty virtio_blk_props[] = {
                 "offer DISCARD"),
     DEFINE_PROP("write-zeroes", PROP_BOOL, VirtIOBlock, write_zeroes, "on",
                 "offer WRITE_ZEROES"),
+    DEFINE_PROP("ioeventfd", PROP_BOOL, VirtIOBlock, ioeventfd, "on",
+                "take queue notifications through KVM ioeventfds"),
     DEFINE_PROP("addr", PROP_STRING, VirtIOBlock, addr, NULL,
                 "PCI slot[.function], hex (default: first free slot)"),
     DEFINE_PROP_END
@@ -878,6 +881,7 @@ static bool virtio_blk_realize(Device *dev, GError **errp)
                 VIRTIO_BLK_CFG_SIZE, s->num_queues, s->queue_size,
                 &virtio_blk_ops);
     s->realized_virtio = true;
+    s->proxy.use_ioeventfd = s->ioeventfd;
     if (!virtio_pci_realize(&s->proxy, m, &s->vdev, "virtio-blk-pci", devfn,
                             PCI_CLASS_STORAGE_SCSI, s->num_queues + 1,
                             errp)) {

@@ -12,12 +12,23 @@
  * plus the PCI configuration access capability (cfg_type 5), a window
  * into the BAR through config space. MSI-X lives in BAR 1; without it, or
  * while the guest leaves MSI-X off, interrupts go through INTA and the ISR.
+ *
+ * Under KVM a queue's notification register is an ioeventfd while the
+ * driver is running (DRIVER_OK) and BAR 4 is mapped: the guest's write
+ * signals an eventfd in the kernel and the vCPU goes on, instead of
+ * exiting to lemu and waiting for the machine lock. The main loop reads
+ * the eventfd and kicks the queue. The notifiers follow BAR moves and go
+ * away at reset; any other access still takes the MMIO path.
  */
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
 #include "lemu/hw/pci/pci-host.h"
 #include "lemu/hw/virtio/virtio-pci.h"
 #include "lemu/system/machine.h"
 #include "lemu/util/log.h"
+#include "lemu/util/main-loop.h"
 #include "system/io-dispatch.h"
 
 /* Vendor capability (struct virtio_pci_cap). */
@@ -115,6 +126,8 @@ static void virtio_pci_notify(void *opaque, uint16_t vector)
         pci_set_irq(&p->pci, 1);
     }
 }
+
+static void virtio_pci_update_notifiers(VirtIOPCIProxy *p);
 
 static const VirtioTransportOps virtio_pci_transport_ops = {
     .notify = virtio_pci_notify,
@@ -335,6 +348,7 @@ static void virtio_pci_common_write(VirtIOPCIProxy *p, uint64_t offset,
         if (vdev->status == 0) {
             virtio_pci_reset_transport(p);
         }
+        virtio_pci_update_notifiers(p);
         break;
     case VIRTIO_PCI_COMMON_Q_SELECT:
         p->queue_select = (uint16_t)val;
@@ -349,6 +363,9 @@ static void virtio_pci_common_write(VirtIOPCIProxy *p, uint64_t offset,
     case VIRTIO_PCI_COMMON_Q_USEDLO:
     case VIRTIO_PCI_COMMON_Q_USEDHI:
         virtio_pci_queue_write(p, offset, val);
+        if (offset == VIRTIO_PCI_COMMON_Q_ENABLE) {
+            virtio_pci_update_notifiers(p);
+        }
         break;
     default:
         lemu_log_mask(LOG_GUEST_ERROR, "%s: write to read-only common "
@@ -426,6 +443,97 @@ static void virtio_pci_notify_write(VirtIOPCIProxy *p, uint64_t offset)
         return;
     }
     virtio_queue_notify(p->vdev, queue);
+}
+
+/* ---- notifications through ioeventfds ----------------------------------- */
+
+/* Width of the driver's notification writes (virtio 1.2, 4.1.5.2). */
+#define VIRTIO_PCI_NOTIFY_WIDTH 2
+
+static void virtio_pci_notifier_ready(void *opaque, int fd,
+                                      GIOCondition ready)
+{
+    VirtIOPCINotifier *n = opaque;
+    uint64_t count;
+
+    if (read(fd, &count, sizeof(count)) == sizeof(count)) {
+        virtio_pci_notify_write(n->proxy,
+                                n->queue * VIRTIO_PCI_NOTIFY_MULTIPLIER);
+    }
+}
+
+static bool virtio_pci_notifier_attach(VirtIOPCIProxy *p,
+                                       VirtIOPCINotifier *n, uint64_t addr)
+{
+    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+
+    if (fd < 0) {
+        warn_report("%s: no eventfd for queue %u (%s): notifications take "
+                    "the MMIO path", p->pci.name, n->queue,
+                    g_strerror(errno));
+        return false;
+    }
+    if (!machine_set_ioeventfd(p->machine, addr, VIRTIO_PCI_NOTIFY_WIDTH, fd,
+                               true)) {
+        close(fd);
+        return false;
+    }
+    n->fd = fd;
+    n->addr = addr;
+    n->handler = main_loop_add_fd(p->machine->loop, fd, G_IO_IN,
+                                  virtio_pci_notifier_ready, n);
+    return true;
+}
+
+/* @deliver: a notification the guest sent before the detach still counts
+ * (the register moves); at reset it is dropped. */
+static void virtio_pci_notifier_detach(VirtIOPCIProxy *p,
+                                       VirtIOPCINotifier *n, bool deliver)
+{
+    uint64_t count;
+
+    if (n->fd < 0) {
+        return;
+    }
+    machine_set_ioeventfd(p->machine, n->addr, VIRTIO_PCI_NOTIFY_WIDTH,
+                          n->fd, false);
+    fd_handler_remove(n->handler);
+    n->handler = NULL;
+    if (read(n->fd, &count, sizeof(count)) == sizeof(count) && deliver) {
+        virtio_pci_notify_write(p, n->queue * VIRTIO_PCI_NOTIFY_MULTIPLIER);
+    }
+    close(n->fd);
+    n->fd = -1;
+}
+
+/* Brings the notifiers in line with the device: attached, at the current
+ * address of their register, for every enabled queue of a running driver
+ * while BAR 4 is mapped; detached otherwise. Called after everything that
+ * changes one of those. */
+static void virtio_pci_update_notifiers(VirtIOPCIProxy *p)
+{
+    VirtIODevice *vdev = p->vdev;
+    uint64_t base = p->pci.bars[VIRTIO_PCI_BAR].addr;
+    bool running = p->notifiers && vdev &&
+                   (vdev->status & VIRTIO_CONFIG_S_DRIVER_OK) &&
+                   base != PCI_BAR_UNMAPPED;
+
+    for (unsigned q = 0; p->notifiers && q < vdev->num_queues; q++) {
+        VirtIOPCINotifier *n = &p->notifiers[q];
+        VirtQueue *vq = virtio_get_queue(vdev, q);
+        uint64_t addr = base + VIRTIO_PCI_NOTIFY_OFFSET +
+                        q * VIRTIO_PCI_NOTIFY_MULTIPLIER;
+        bool want = running && p->use_ioeventfd && vq &&
+                    virtio_queue_enabled(vq);
+
+        if (n->fd >= 0 && (!want || n->addr != addr)) {
+            virtio_pci_notifier_detach(p, n, running);
+        }
+        if (want && n->fd < 0 && !virtio_pci_notifier_attach(p, n, addr)) {
+            /* The host refused: the MMIO path serves from now on. */
+            p->use_ioeventfd = false;
+        }
+    }
 }
 
 static uint64_t virtio_pci_bar_read(void *opaque, uint64_t addr,
@@ -530,6 +638,8 @@ static void virtio_pci_config_written(PciDevice *d, uint8_t addr,
     PciBar *bar;
     uint32_t off, n;
 
+    /* BAR 4 may have moved, or memory decoding changed. */
+    virtio_pci_update_notifiers(p);
     if (!touches_cfg_data(p, addr, len) ||
         !pci_cfg_target(p, &bar, &off, &n)) {
         return;
@@ -589,6 +699,7 @@ bool virtio_pci_realize(VirtIOPCIProxy *proxy, Machine *m,
     d->config_read = virtio_pci_config_read;
     d->config_written = virtio_pci_config_written;
 
+    proxy->machine = m;
     proxy->vdev = vdev;
     proxy->nvectors = nvectors;
     proxy->device_feature_select = 0;
@@ -632,11 +743,31 @@ bool virtio_pci_realize(VirtIOPCIProxy *proxy, Machine *m,
         msix_uninit(d);
         return false;
     }
+    if (proxy->use_ioeventfd && machine_has_ioeventfd(m)) {
+        proxy->notifiers = g_new0(VirtIOPCINotifier, vdev->num_queues);
+        for (unsigned q = 0; q < vdev->num_queues; q++) {
+            proxy->notifiers[q].proxy = proxy;
+            proxy->notifiers[q].queue = q;
+            proxy->notifiers[q].fd = -1;
+        }
+    }
     return true;
+}
+
+static void virtio_pci_free_notifiers(VirtIOPCIProxy *proxy)
+{
+    for (unsigned q = 0; proxy->notifiers && q < proxy->vdev->num_queues;
+         q++) {
+        virtio_pci_notifier_detach(proxy, &proxy->notifiers[q], false);
+    }
+    g_clear_pointer(&proxy->notifiers, g_free);
 }
 
 void virtio_pci_unrealize(VirtIOPCIProxy *proxy)
 {
+    if (proxy->vdev) {
+        virtio_pci_free_notifiers(proxy);
+    }
     pci_set_irq(&proxy->pci, 0);
     pci_bus_detach(&proxy->pci);
     msix_uninit(&proxy->pci);
@@ -653,4 +784,5 @@ void virtio_pci_reset(VirtIOPCIProxy *proxy)
     }
     virtio_pci_reset_transport(proxy);
     pci_device_reset(&proxy->pci);
+    virtio_pci_update_notifiers(proxy);
 }

@@ -13,6 +13,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 #include "fixture.h"
+#include "lemu/accel/accel.h"
 #include "lemu/block/blockdev.h"
 #include "lemu/hw/pci/pci.h"
 #include "lemu/hw/qdev.h"
@@ -78,7 +79,72 @@ typedef struct TestBlkOpts {
     bool read_only;
     const char *serial;
     const char *lbs;
+    /* The machine's accelerator can attach ioeventfds (a stand-in for
+     * KVM's); @ioeventfd_prop sets the device's ioeventfd property. */
+    bool accel_ioeventfd;
+    const char *ioeventfd_prop;
 } TestBlkOpts;
+
+/*
+ * A stand-in for KVM's ioeventfd: the eventfds attached to guest
+ * addresses. A guest write to such an address signals the eventfd instead
+ * of reaching the device, as KVM does. Static: the accelerator op gets
+ * only the Machine.
+ */
+#define MAX_IOEVENTFDS 8
+
+static struct {
+    struct { uint64_t addr; unsigned len; int fd; } at[MAX_IOEVENTFDS];
+    unsigned n;
+    unsigned attaches, detaches;
+    bool refuse;                /* the host refuses every attach */
+} fake_ioeventfds;
+
+static bool fake_ioeventfd(Machine *m, uint64_t addr, unsigned len, int fd,
+                           bool assign)
+{
+    if (assign) {
+        if (fake_ioeventfds.refuse) {
+            return false;
+        }
+        g_assert_cmpuint(fake_ioeventfds.n, <, MAX_IOEVENTFDS);
+        for (unsigned i = 0; i < fake_ioeventfds.n; i++) {
+            g_assert_cmphex(fake_ioeventfds.at[i].addr, !=, addr);
+        }
+        fake_ioeventfds.at[fake_ioeventfds.n].addr = addr;
+        fake_ioeventfds.at[fake_ioeventfds.n].len = len;
+        fake_ioeventfds.at[fake_ioeventfds.n].fd = fd;
+        fake_ioeventfds.n++;
+        fake_ioeventfds.attaches++;
+        return true;
+    }
+    for (unsigned i = 0; i < fake_ioeventfds.n; i++) {
+        if (fake_ioeventfds.at[i].addr == addr &&
+            fake_ioeventfds.at[i].fd == fd) {
+            fake_ioeventfds.at[i] = fake_ioeventfds.at[--fake_ioeventfds.n];
+            fake_ioeventfds.detaches++;
+            return true;
+        }
+    }
+    g_assert_not_reached();
+}
+
+static const AccelOps fake_ioeventfd_accel = {
+    .name = "fake-ioeventfd",
+    .ioeventfd = fake_ioeventfd,
+};
+
+/* The eventfd attached at @addr, or -1. */
+static int fake_ioeventfd_at(uint64_t addr, unsigned len)
+{
+    for (unsigned i = 0; i < fake_ioeventfds.n; i++) {
+        if (fake_ioeventfds.at[i].addr == addr &&
+            fake_ioeventfds.at[i].len == len) {
+            return fake_ioeventfds.at[i].fd;
+        }
+    }
+    return -1;
+}
 
 /* ---- guest memory and MMIO ---- */
 
@@ -130,6 +196,13 @@ static uint64_t mmio_read(TestBlk *t, uint64_t addr, unsigned size)
 
 static void mmio_write(TestBlk *t, uint64_t addr, unsigned size, uint64_t v)
 {
+    int fd = fake_ioeventfd_at(addr, size);
+    uint64_t one = 1;
+
+    if (fd >= 0) {
+        g_assert_cmpint(write(fd, &one, sizeof(one)), ==, sizeof(one));
+        return;
+    }
     g_assert_true(memory_map_dispatch_write(t->m->mem, addr, size, v));
 }
 
@@ -208,6 +281,10 @@ static TestBlk *test_blk_new(const TestBlkOpts *o)
     int fd;
 
     t->m = fixture_machine_new();
+    memset(&fake_ioeventfds, 0, sizeof(fake_ioeventfds));
+    if (o->accel_ioeventfd) {
+        t->m->accel = &fake_ioeventfd_accel;
+    }
     t->ram = g_malloc0(RAM_SIZE);
     g_assert_nonnull(memory_map_add_ram(t->m->mem, "ram", 0, RAM_SIZE,
                                         t->ram, &err));
@@ -255,6 +332,10 @@ static TestBlk *test_blk_new(const TestBlkOpts *o)
     }
     if (o->lbs) {
         g_assert_true(device_set_prop(t->dev, "logical_block_size", o->lbs,
+                                      &err));
+    }
+    if (o->ioeventfd_prop) {
+        g_assert_true(device_set_prop(t->dev, "ioeventfd", o->ioeventfd_prop,
                                       &err));
     }
     device_realize(t->dev, &err);
@@ -991,6 +1072,112 @@ static void test_msix(void)
     test_blk_free(t);
 }
 
+static uint64_t queue0_notify(TestBlk *t)
+{
+    return t->notify + (uint64_t)t->notify_off * t->notify_mult;
+}
+
+/* Reads sector 10 and checks the data. */
+static void read_sector_10(TestBlk *t)
+{
+    uint8_t *back = gpa(t, DATA2_GPA);
+
+    memset(back, 0xff, 512);
+    g_assert_cmpuint(do_request(t, VIRTIO_BLK_T_IN, 10, DATA2_GPA, 512,
+                                true, NULL), ==, VIRTIO_BLK_S_OK);
+    for (unsigned i = 0; i < 512; i++) {
+        g_assert_cmpuint(back[i], ==, 10);
+    }
+}
+
+/* Moves BAR 4 to @addr as a guest would, and finds the structures again. */
+static void move_bar4(TestBlk *t, uint32_t addr)
+{
+    pci_bus_config_write(t->m->pci_bus, t->devfn, PCI_BASE_ADDRESS_0 + 16,
+                         addr, 4);
+    t->common = t->notify = t->isr = t->devcfg = 0;
+    find_virtio_caps(t);
+}
+
+/* Queue notifications through ioeventfds: attached while the driver runs,
+ * at the register's current address, detached at reset; a notification
+ * sent just before the register moves is not lost. */
+static void test_ioeventfd(void)
+{
+    TestBlkOpts o = { .accel_ioeventfd = true };
+    TestBlk *t = test_blk_new(&o);
+    uint64_t old_bar = bar_address(t, 4);
+    uint16_t want;
+
+    g_assert_cmpuint(fake_ioeventfds.n, ==, 0);     /* no driver yet */
+    driver_init(t, standard_features(t));
+    g_assert_cmpuint(fake_ioeventfds.n, ==, 1);
+    g_assert_cmpint(fake_ioeventfd_at(queue0_notify(t), 2), >=, 0);
+    /* mmio_write() signals the eventfd: the request goes that way. */
+    read_sector_10(t);
+    read_sector_10(t);
+
+    /* The guest moves BAR 4: the notifier follows. */
+    move_bar4(t, (uint32_t)old_bar + 0x100000);
+    g_assert_cmphex(bar_address(t, 4), ==, old_bar + 0x100000);
+    g_assert_cmpuint(fake_ioeventfds.n, ==, 1);
+    g_assert_cmpint(fake_ioeventfd_at(queue0_notify(t), 2), >=, 0);
+    read_sector_10(t);
+
+    /* A kick signalled but not yet read when the register moves is
+     * delivered, not dropped. */
+    want = used_idx(t) + 1;
+    put32(t, HDR_GPA, VIRTIO_BLK_T_IN);
+    put32(t, HDR_GPA + 4, 0);
+    put64(t, HDR_GPA + 8, 10);
+    submit_chain(t, (Seg[]){ { HDR_GPA, 16, false },
+                             { DATA2_GPA, 512, true },
+                             { HDR_GPA + 0x80, 1, true } }, 3);
+    move_bar4(t, (uint32_t)old_bar);
+    wait_used(t, want);
+
+    /* Memory decoding off: detached; on again: attached again. */
+    pci_bus_config_write(t->m->pci_bus, t->devfn, PCI_COMMAND,
+                         cfg_read(t, PCI_COMMAND, 2) & ~PCI_COMMAND_MEMORY,
+                         2);
+    g_assert_cmpuint(fake_ioeventfds.n, ==, 0);
+    pci_bus_config_write(t->m->pci_bus, t->devfn, PCI_COMMAND,
+                         cfg_read(t, PCI_COMMAND, 2) | PCI_COMMAND_MEMORY,
+                         2);
+    g_assert_cmpuint(fake_ioeventfds.n, ==, 1);
+    read_sector_10(t);
+
+    /* The driver resets the device: nothing stays attached. */
+    mmio_write(t, t->common + COMMON_STATUS, 1, 0);
+    g_assert_cmpuint(fake_ioeventfds.n, ==, 0);
+    driver_init(t, standard_features(t));
+    g_assert_cmpuint(fake_ioeventfds.n, ==, 1);
+    read_sector_10(t);
+    test_blk_free(t);
+    g_assert_cmpuint(fake_ioeventfds.n, ==, 0);
+    g_assert_cmpuint(fake_ioeventfds.attaches, ==, fake_ioeventfds.detaches);
+}
+
+/* ioeventfd=off, or a host that refuses them: the MMIO path serves. */
+static void test_ioeventfd_off_and_refused(void)
+{
+    TestBlkOpts off = { .accel_ioeventfd = true, .ioeventfd_prop = "off" };
+    TestBlkOpts on = { .accel_ioeventfd = true };
+    TestBlk *t = test_blk_new(&off);
+
+    driver_init(t, standard_features(t));
+    g_assert_cmpuint(fake_ioeventfds.attaches, ==, 0);
+    read_sector_10(t);
+    test_blk_free(t);
+
+    t = test_blk_new(&on);
+    fake_ioeventfds.refuse = true;
+    driver_init(t, standard_features(t));
+    g_assert_cmpuint(fake_ioeventfds.n, ==, 0);
+    read_sector_10(t);
+    test_blk_free(t);
+}
+
 static void test_bad_properties(void)
 {
     static const char *const bad[][2] = {
@@ -1062,6 +1249,9 @@ int main(int argc, char **argv)
     g_test_add_func("/virtio-blk/reset-drops-retry", test_reset_drops_retry);
     g_test_add_func("/virtio-blk/reset-drains", test_reset_drains);
     g_test_add_func("/virtio-blk/msix", test_msix);
+    g_test_add_func("/virtio-blk/ioeventfd", test_ioeventfd);
+    g_test_add_func("/virtio-blk/ioeventfd-off-and-refused",
+                    test_ioeventfd_off_and_refused);
     g_test_add_func("/virtio-blk/bad-properties", test_bad_properties);
     return g_test_run();
 }

@@ -53,6 +53,11 @@ typedef struct AccelOps {
     /* Sends an MSI (KVM_SIGNAL_MSI). NULL when the machine routes MSIs
      * itself (Machine.msi_route). */
     void (*send_msi)(Machine *m, uint64_t addr, uint32_t data);
+    /* Optional. Attaches eventfd @fd to guest writes of @len bytes at MMIO
+     * address @addr, which then signal @fd instead of stopping the vCPU
+     * (@assign false: detaches it again). False if the host refused. */
+    bool (*ioeventfd)(Machine *m, uint64_t addr, unsigned len, int fd,
+                      bool assign);
     /* The PIC, IOAPIC, LAPIC and PIT live inside the accelerator. */
     bool has_irqchip;
 } AccelOps;

@@ -132,6 +132,11 @@ IrqLine machine_gsi_line(Machine *m, int n);
 /* Lock held: delivers a message-signalled interrupt (MSI/MSI-X) through
  * the accelerator's irqchip or the board's APIC bus. */
 void machine_send_msi(Machine *m, uint64_t addr, uint32_t data);
+/* Whether guest writes to MMIO addresses can signal an eventfd without
+ * leaving the vCPU (KVM's ioeventfd); see AccelOps.ioeventfd. */
+bool machine_has_ioeventfd(Machine *m);
+bool machine_set_ioeventfd(Machine *m, uint64_t addr, unsigned len, int fd,
+                           bool assign);
 
 /* Lock held: state changes done on the main loop. */
 void machine_pause(Machine *m);
