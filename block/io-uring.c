@@ -5,6 +5,10 @@
  * handler reaps them and runs the callbacks there. Short transfers are
  * resubmitted for the rest; a read that reaches the end of the file
  * fills the rest with zeroes, as file-posix does.
+ *
+ * Submission is batched: requests queued during one pass of the main loop
+ * (a guest's burst, or the next ones a completion callback issues) go to
+ * the kernel together, with one io_uring_enter, from a bottom half.
  */
 #include <errno.h>
 #include <string.h>
@@ -38,7 +42,8 @@ typedef struct BlkIoUring {
     int efd;
     FdHandler *handler;
     GQueue waiting;             /* BlkIoUringReq * the ring had no room for */
-    unsigned in_ring;           /* submitted, not reaped */
+    unsigned in_ring;           /* queued or submitted, not reaped */
+    BottomHalf *submit_bh;      /* hands the queued requests to the kernel */
 } BlkIoUring;
 
 BlkIoUring *blk_io_uring_new(MainLoop *loop, GError **errp);
@@ -158,6 +163,13 @@ static void blk_io_uring_reap(BlkIoUring *r)
     }
 }
 
+static void blk_io_uring_submit_bh(void *opaque)
+{
+    BlkIoUring *r = opaque;
+
+    io_uring_submit(&r->ring);
+}
+
 static void blk_io_uring_event(void *opaque, int fd, GIOCondition ready)
 {
     BlkIoUring *r = opaque;
@@ -200,6 +212,7 @@ BlkIoUring *blk_io_uring_new(MainLoop *loop, GError **errp)
     g_queue_init(&r->waiting);
     r->handler = main_loop_add_fd(loop, r->efd, G_IO_IN, blk_io_uring_event,
                                   r);
+    r->submit_bh = bh_new(loop, blk_io_uring_submit_bh, r);
     return r;
 }
 
@@ -227,7 +240,7 @@ bool blk_io_uring_submit(BlkIoUring *r, bool is_write, int fd,
     if (!g_queue_is_empty(&r->waiting) || !blk_io_uring_queue(r, req)) {
         g_queue_push_tail(&r->waiting, req);
     } else {
-        io_uring_submit(&r->ring);
+        bh_schedule(r->submit_bh);
     }
     return true;
 }
@@ -241,15 +254,15 @@ void blk_io_uring_free(BlkIoUring *r)
     while (r->in_ring || !g_queue_is_empty(&r->waiting)) {
         struct io_uring_cqe *cqe;
 
-        if (!g_queue_is_empty(&r->waiting)) {
-            blk_io_uring_submit_waiting(r);
-        }
+        /* Also what the bottom half has not submitted yet. */
+        blk_io_uring_submit_waiting(r);
         if (io_uring_wait_cqe(&r->ring, &cqe) < 0) {
             break;
         }
         blk_io_uring_reap(r);
     }
     fd_handler_remove(r->handler);
+    bh_free(r->submit_bh);
     io_uring_queue_exit(&r->ring);
     close(r->efd);
     g_free(r);
