@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include "lemu/block/block.h"
+#include "lemu/util/iov.h"
 #include "lemu/util/log.h"
 #include "block/qcow2/qcow2.h"
 
@@ -34,81 +35,6 @@ typedef struct ChainEntry {
 } ChainEntry;
 
 /* ---- small iovec helpers ---- */
-
-/* Copies @bytes from @buf into the iovec at byte @offset. */
-static void iov_from_buf(const struct iovec *iov, int niov, uint64_t offset,
-                         const void *buf, uint64_t bytes)
-{
-    const uint8_t *src = buf;
-
-    for (int i = 0; i < niov && bytes; i++) {
-        uint64_t n;
-
-        if (offset >= iov[i].iov_len) {
-            offset -= iov[i].iov_len;
-            continue;
-        }
-        n = MIN(iov[i].iov_len - offset, bytes);
-        memcpy((uint8_t *)iov[i].iov_base + offset, src, n);
-        src += n;
-        bytes -= n;
-        offset = 0;
-    }
-}
-
-static void iov_to_buf(const struct iovec *iov, int niov, uint64_t offset,
-                       void *buf, uint64_t bytes)
-{
-    uint8_t *dst = buf;
-
-    for (int i = 0; i < niov && bytes; i++) {
-        uint64_t n;
-
-        if (offset >= iov[i].iov_len) {
-            offset -= iov[i].iov_len;
-            continue;
-        }
-        n = MIN(iov[i].iov_len - offset, bytes);
-        memcpy(dst, (uint8_t *)iov[i].iov_base + offset, n);
-        dst += n;
-        bytes -= n;
-        offset = 0;
-    }
-}
-
-static void iov_memset(const struct iovec *iov, int niov, uint64_t offset,
-                       int c, uint64_t bytes)
-{
-    for (int i = 0; i < niov && bytes; i++) {
-        uint64_t n;
-
-        if (offset >= iov[i].iov_len) {
-            offset -= iov[i].iov_len;
-            continue;
-        }
-        n = MIN(iov[i].iov_len - offset, bytes);
-        memset((uint8_t *)iov[i].iov_base + offset, c, n);
-        bytes -= n;
-        offset = 0;
-    }
-}
-
-/* The first @bytes of the iovec as a new array (g_free); *niov_out set. */
-static struct iovec *iov_head(const struct iovec *iov, int niov,
-                              uint64_t bytes, int *niov_out)
-{
-    struct iovec *out = g_new(struct iovec, MAX(niov, 1));
-    int n = 0;
-
-    for (int i = 0; i < niov && bytes; i++) {
-        out[n].iov_base = iov[i].iov_base;
-        out[n].iov_len = MIN(iov[i].iov_len, bytes);
-        bytes -= out[n].iov_len;
-        n++;
-    }
-    *niov_out = n;
-    return out;
-}
 
 static bool iov_is_aligned(const struct iovec *iov, int niov, uint32_t align)
 {
@@ -728,7 +654,7 @@ int bdrv_preadv(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
         if (offset + bytes > (uint64_t)len) {
             uint64_t head = len - offset;
             int nhead;
-            struct iovec *hiov = iov_head(iov, niov, head, &nhead);
+            struct iovec *hiov = iov_slice_dup(iov, niov, 0, head, &nhead);
 
             ret = bdrv_preadv(bs, offset, head, hiov, nhead);
             g_free(hiov);

@@ -18,6 +18,7 @@
 #include <sys/sysmacros.h>
 #include "lemu-config.h"
 #include "lemu/block/block.h"
+#include "lemu/util/iov.h"
 #include "lemu/util/log.h"
 
 /*
@@ -315,33 +316,6 @@ static struct iovec *file_iov_dup(struct iovec *iov, int niov)
     return g_memdup2(iov, sizeof(*iov) * niov);
 }
 
-static void file_iov_advance(struct iovec **iov, int *niov, size_t n)
-{
-    while (n && *niov) {
-        if (n >= (*iov)->iov_len) {
-            n -= (*iov)->iov_len;
-            (*iov)++;
-            (*niov)--;
-        } else {
-            (*iov)->iov_base = (uint8_t *)(*iov)->iov_base + n;
-            (*iov)->iov_len -= n;
-            n = 0;
-        }
-    }
-    /* Skip empty elements so that the next call transfers something. */
-    while (*niov && (*iov)->iov_len == 0) {
-        (*iov)++;
-        (*niov)--;
-    }
-}
-
-static void file_iov_zero(struct iovec *iov, int niov)
-{
-    for (int i = 0; i < niov; i++) {
-        memset(iov[i].iov_base, 0, iov[i].iov_len);
-    }
-}
-
 /* The preadv/pwritev loop: short transfers continue where they stopped;
  * a read past the end of the file gives zeroes, a write that makes no
  * progress is ENOSPC. */
@@ -353,7 +327,7 @@ static int file_rw(BDRVFileState *s, bool write, uint64_t offset,
     int left = niov;
     int ret = 0;
 
-    file_iov_advance(&cur, &left, 0);
+    iov_advance(&cur, &left, 0);
     while (left) {
         ssize_t n = write ? pwritev(s->fd, cur, MIN(left, IOV_MAX), offset)
                           : preadv(s->fd, cur, MIN(left, IOV_MAX), offset);
@@ -369,12 +343,12 @@ static int file_rw(BDRVFileState *s, bool write, uint64_t offset,
             if (write) {
                 ret = -ENOSPC;
             } else {
-                file_iov_zero(cur, left);
+                iov_memset(cur, left, 0, 0, SIZE_MAX);
             }
             break;
         }
         offset += n;
-        file_iov_advance(&cur, &left, n);
+        iov_advance(&cur, &left, n);
     }
     g_free(copy);
     return ret;

@@ -16,6 +16,7 @@
 #include <sys/eventfd.h>
 #include "lemu-config.h"
 #include "lemu/block/block.h"
+#include "lemu/util/iov.h"
 #include "lemu/util/log.h"
 #include "lemu/util/main-loop.h"
 
@@ -82,21 +83,7 @@ static void blk_io_uring_finish(BlkIoUringReq *req, int ret)
 static void blk_io_uring_advance(BlkIoUringReq *req, size_t n)
 {
     req->offset += n;
-    while (n && req->niov) {
-        if (n >= req->iov_cur->iov_len) {
-            n -= req->iov_cur->iov_len;
-            req->iov_cur++;
-            req->niov--;
-        } else {
-            req->iov_cur->iov_base = (uint8_t *)req->iov_cur->iov_base + n;
-            req->iov_cur->iov_len -= n;
-            n = 0;
-        }
-    }
-    while (req->niov && req->iov_cur->iov_len == 0) {
-        req->iov_cur++;
-        req->niov--;
-    }
+    iov_advance(&req->iov_cur, &req->niov, n);
 }
 
 /* One completion: done, failed, or to be resubmitted for the rest. */
@@ -116,9 +103,7 @@ static bool blk_io_uring_complete_one(BlkIoUring *r, BlkIoUringReq *req,
             return true;
         }
         /* End of file: the rest reads as zeroes. */
-        for (int i = 0; i < req->niov; i++) {
-            memset(req->iov_cur[i].iov_base, 0, req->iov_cur[i].iov_len);
-        }
+        iov_memset(req->iov_cur, req->niov, 0, 0, SIZE_MAX);
         blk_io_uring_finish(req, 0);
         return true;
     }

@@ -13,53 +13,9 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>
+#include "lemu/util/iov.h"
 #include "lemu/util/log.h"
 #include "qcow2.h"
-
-/* ---- iovec helpers ---- */
-
-/* The part [off, off + len) of an iovec, into @dst (room for @src_n). */
-static int iov_slice(const struct iovec *src, int src_n, uint64_t off,
-                     uint64_t len, struct iovec *dst)
-{
-    int n = 0;
-
-    for (int i = 0; i < src_n && len; i++) {
-        if (off >= src[i].iov_len) {
-            off -= src[i].iov_len;
-            continue;
-        }
-        dst[n].iov_base = (uint8_t *)src[i].iov_base + off;
-        dst[n].iov_len = MIN(src[i].iov_len - off, len);
-        len -= dst[n].iov_len;
-        off = 0;
-        n++;
-    }
-    return n;
-}
-
-static void iov_memset_all(struct iovec *iov, int niov, int c)
-{
-    for (int i = 0; i < niov; i++) {
-        memset(iov[i].iov_base, c, iov[i].iov_len);
-    }
-}
-
-static void iov_from_buf_all(struct iovec *iov, int niov, const uint8_t *buf)
-{
-    for (int i = 0; i < niov; i++) {
-        memcpy(iov[i].iov_base, buf, iov[i].iov_len);
-        buf += iov[i].iov_len;
-    }
-}
-
-static void iov_to_buf_all(const struct iovec *iov, int niov, uint8_t *buf)
-{
-    for (int i = 0; i < niov; i++) {
-        memcpy(buf, iov[i].iov_base, iov[i].iov_len);
-        buf += iov[i].iov_len;
-    }
-}
 
 /* ---- reads ---- */
 
@@ -72,7 +28,7 @@ static int read_backing(BlockDriverState *bs, uint64_t offset,
     int ret;
 
     if (!bs->backing) {
-        iov_memset_all(iov, niov, 0);
+        iov_memset(iov, niov, 0, 0, SIZE_MAX);
         return 0;
     }
     blen = bdrv_getlength(bs->backing);
@@ -83,7 +39,7 @@ static int read_backing(BlockDriverState *bs, uint64_t offset,
     if (n < bytes) {
         struct iovec tail[niov];
         int tn = iov_slice(iov, niov, n, bytes - n, tail);
-        iov_memset_all(tail, tn, 0);
+        iov_memset(tail, tn, 0, 0, SIZE_MAX);
     }
     if (n) {
         struct iovec head[niov];
@@ -119,8 +75,8 @@ static int read_compressed(BlockDriverState *bs, uint64_t l2_entry,
         }
     }
     if (ret >= 0) {
-        iov_from_buf_all(iov, niov,
-                         out + qcow2_offset_into_cluster(s, offset));
+        iov_from_buf(iov, niov, 0, out + qcow2_offset_into_cluster(s, offset),
+                     SIZE_MAX);
         ret = 0;
     }
     (void)bytes;
@@ -139,7 +95,7 @@ static int read_mapped(BlockDriverState *bs, const Qcow2Mapping *m,
         return bdrv_preadv(bs->file, m->host, bytes, iov, niov);
     case QCOW2_CLUSTER_ZERO_PLAIN:
     case QCOW2_CLUSTER_ZERO_ALLOC:
-        iov_memset_all(iov, niov, 0);
+        iov_memset(iov, niov, 0, 0, SIZE_MAX);
         return 0;
     case QCOW2_CLUSTER_COMPRESSED:
         return read_compressed(bs, m->l2_entry, offset, bytes, iov, niov);
@@ -672,7 +628,7 @@ int qcow2_pwrite_compressed(BlockDriverState *bs, uint64_t offset,
     }
     buf = g_malloc0(cs);
     out = g_malloc(cs);
-    iov_to_buf_all(iov, niov, buf);
+    iov_to_buf(iov, niov, 0, buf, SIZE_MAX);
     out_len = qcow2_compress(s, out, cs - 1, buf, cs);
     if (out_len == -ENOMEM) {
         /* Does not shrink: store it uncompressed, as QEMU does. */

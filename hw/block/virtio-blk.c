@@ -393,31 +393,6 @@ static void virtio_blk_submit(VirtIOBlockReq *req)
 
 /* ---- request parsing ---- */
 
-/* The bytes [offset, offset + bytes) of @src as a new iovec array. */
-static struct iovec *iov_slice(const struct iovec *src, unsigned n,
-                               uint64_t offset, uint64_t bytes, int *niov)
-{
-    struct iovec *dst = g_new(struct iovec, n ? n : 1);
-    int count = 0;
-
-    for (unsigned i = 0; i < n && bytes; i++) {
-        uint64_t len = src[i].iov_len;
-
-        if (offset >= len) {
-            offset -= len;
-            continue;
-        }
-        len = MIN(len - offset, bytes);
-        dst[count].iov_base = (uint8_t *)src[i].iov_base + offset;
-        dst[count].iov_len = len;
-        count++;
-        bytes -= len;
-        offset = 0;
-    }
-    *niov = count;
-    return dst;
-}
-
 /*
  * Is [sector, sector + bytes) inside the disk and aligned to the logical
  * block size? Logs a guest error when not.
@@ -535,13 +510,13 @@ static void virtio_blk_handle_request(VirtIOBlock *s, VirtQueue *vq,
 
         if (is_write) {
             req->bytes = elem->out_len - VIRTIO_BLK_OUTHDR_SIZE;
-            req->iov = iov_slice(elem->out_sg, elem->out_num,
-                                 VIRTIO_BLK_OUTHDR_SIZE, req->bytes,
-                                 &req->niov);
+            req->iov = iov_slice_dup(elem->out_sg, elem->out_num,
+                                     VIRTIO_BLK_OUTHDR_SIZE, req->bytes,
+                                     &req->niov);
         } else {
             req->bytes = elem->in_len - 1;
-            req->iov = iov_slice(elem->in_sg, elem->in_num, 0, req->bytes,
-                                 &req->niov);
+            req->iov = iov_slice_dup(elem->in_sg, elem->in_num, 0,
+                                     req->bytes, &req->niov);
             req->in_len += req->bytes;
         }
         if (is_write && blk_is_read_only(s->blk)) {

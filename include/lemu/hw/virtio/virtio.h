@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 #include <glib.h>
+#include "lemu/util/iov.h"
 
 typedef struct Machine Machine;
 typedef struct VirtIODevice VirtIODevice;
@@ -156,11 +157,6 @@ void virtio_notify(VirtIODevice *vdev, VirtQueue *vq);
 void virtio_queue_set_notification(VirtQueue *vq, bool enable);
 bool virtio_queue_empty(VirtQueue *vq);
 
-/* Copies between an iovec and a flat buffer, from byte @offset of the
- * iovec; returns the bytes copied. */
-size_t iov_from_buf(const struct iovec *iov, unsigned niov, size_t offset,
-                    const void *buf, size_t bytes);
-size_t iov_to_buf(const struct iovec *iov, unsigned niov, size_t offset,
-                  void *buf, size_t bytes);
+/* iov_from_buf(), iov_to_buf(): lemu/util/iov.h. */
 
 #endif
